@@ -1,0 +1,186 @@
+//! Configuration: the YAML file (or the embedded default) → a validated
+//! [`Config`].
+//!
+//! Loading walks the whole file and reports every problem with its key path
+//! in one run (`upstreams[1].url: …`), so an operator fixes a file in one go.
+//! Secrets referenced by path are read here, once, at load time. Architecture
+//! invariant: nothing in this module does network I/O, and request code only
+//! ever sees the validated, immutable `Config`.
+
+mod docker_config;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::oci::RegistryName;
+
+/// The configuration `signgate serve` uses when given no `--config`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.yaml");
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Directory of policy files (loaded by the policy stage).
+    pub policies: Option<PathBuf>,
+    pub no_match_policy: NoMatchPolicy,
+    pub cache: CacheConfig,
+    pub timeouts: Timeouts,
+}
+
+/// One registry signgate may contact.
+#[derive(Clone)]
+pub struct UpstreamConfig {
+    /// The name clients use for it (`?ns=`, path prefix).
+    pub name: RegistryName,
+    /// Where it really is.
+    pub url: Url,
+    /// Serves requests that name no registry.
+    pub default: bool,
+    /// Allows plain HTTP, and HTTPS without certificate verification.
+    pub insecure: bool,
+    /// Extra PEM CA certificates trusted for this upstream.
+    pub ca_file: Option<PathBuf>,
+    pub credentials: Option<Credentials>,
+}
+
+/// Username and password for an upstream, already read from wherever the
+/// configuration pointed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What happens to images no policy matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoMatchPolicy {
+    Deny,
+    Warn,
+    Allow,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Upper bound of the manifest cache, in bytes of manifest bodies.
+    pub manifest_bytes: u64,
+    /// How long a tag → digest resolution is reused; zero asks upstream every time.
+    pub tag_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP + TLS connect to an upstream.
+    pub connect: Duration,
+    /// From sending a request upstream to its response headers; also bounds
+    /// reading a whole manifest or token response.
+    pub response: Duration,
+    /// Longest pause between two chunks of a streamed blob.
+    pub idle: Duration,
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where: `upstreams[1].auth.password-file`, or empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub source: String,
+    pub errors: Vec<ConfigError>,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Load and validate a configuration file. Relative paths inside it are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            source: source.clone(),
+            errors: vec![ConfigError {
+                path: String::new(),
+                message: format!("cannot read file: {e}"),
+            }],
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Config::parse(&text, &source, base)
+    }
+
+    /// The embedded default: listen on loopback, Docker Hub as default upstream.
+    pub fn embedded_default() -> Result<Config, ConfigErrors> {
+        Config::parse(EMBEDDED_DEFAULT, "<embedded default>", Path::new("."))
+    }
+
+    /// Parse and validate YAML text. `source` names it in errors; `base`
+    /// resolves relative paths.
+    pub fn parse(text: &str, source: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        validate::validate(text, base).map_err(|errors| ConfigErrors {
+            source: source.to_owned(),
+            errors,
+        })
+    }
+
+    /// The upstream that serves requests naming no registry.
+    pub fn default_upstream(&self) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.default)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        writeln!(
+            f,
+            "{}: {n} problem{}",
+            self.source,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            if e.path.is_empty() {
+                writeln!(f, "  - {}", e.message)?;
+            } else {
+                writeln!(f, "  - {}: {}", e.path, e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("default", &self.default)
+            .field("insecure", &self.insecure)
+            .field("ca_file", &self.ca_file)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// Never print a password, not even in debug logs.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.username)
+    }
+}
+
+#[cfg(test)]
+mod tests;

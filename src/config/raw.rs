@@ -1,0 +1,57 @@
+//! The file's shape, as serde sees it. Only `validate` reads these.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUpstream {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub insecure: bool,
+    pub ca_file: Option<String>,
+    pub auth: Option<RawAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    /// A Docker `config.json` to look this upstream's credentials up in.
+    pub docker_config: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawCache {
+    pub manifest_bytes: Option<u64>,
+    pub tag_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTimeouts {
+    pub connect: Option<String>,
+    pub response: Option<String>,
+    pub idle: Option<String>,
+}
+
+/// Docker's `~/.docker/config.json`, the part signgate reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDockerConfig {
+    #[serde(default)]
+    pub auths: BTreeMap<String, RawDockerAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDockerAuth {
+    pub auth: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}

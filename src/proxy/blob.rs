@@ -1,0 +1,73 @@
+//! The blob path: stream from upstream (following storage redirects) with
+//! constant memory, verifying the digest of whole-blob transfers.
+
+use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{Either, Full};
+
+use super::{App, ProxyError};
+use crate::oci::Digest;
+use crate::respond::{self, ResponseBody};
+use crate::route::{ReadMethod, Target};
+use crate::upstream::{BlobBody, DOCKER_CONTENT_DIGEST};
+
+impl App {
+    pub(super) async fn blob(
+        &self,
+        method: ReadMethod,
+        target: &Target,
+        digest: &Digest,
+        headers: &HeaderMap,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let upstream = self.upstream(target)?;
+        let range = headers.get(RANGE).filter(|v| is_byte_range(v)).cloned();
+        let http_method = match method {
+            ReadMethod::Get => Method::GET,
+            ReadMethod::Head => Method::HEAD,
+        };
+        let response = upstream
+            .blob(&target.repository, digest, http_method, range)
+            .await?;
+        let status = response.status();
+        let mut out = HeaderMap::new();
+        for name in [CONTENT_LENGTH, CONTENT_RANGE, ACCEPT_RANGES, ETAG] {
+            if let Some(v) = response.headers().get(&name) {
+                out.insert(name, v.clone());
+            }
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        out.insert(CONTENT_TYPE, content_type);
+        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+            out.insert(DOCKER_CONTENT_DIGEST, v);
+        }
+        let body = match method {
+            ReadMethod::Head => Either::Left(Full::default()),
+            ReadMethod::Get => {
+                // Only a whole blob can be checked against its digest; a
+                // range is checked by the client once it has every part.
+                let verify = (status == StatusCode::OK).then(|| digest.clone());
+                Either::Right(BlobBody::new(
+                    response.into_body(),
+                    upstream.idle_timeout(),
+                    verify,
+                ))
+            }
+        };
+        Ok(respond::blob(status, out, body))
+    }
+}
+
+/// `bytes=…` ranges only, short and printable.
+fn is_byte_range(v: &HeaderValue) -> bool {
+    v.len() <= 128
+        && v.to_str().is_ok_and(|s| {
+            s.starts_with("bytes=")
+                && s[6..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"-, ".contains(&b))
+        })
+}

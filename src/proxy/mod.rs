@@ -1,0 +1,138 @@
+//! Orchestration: the only module that sees the whole request path.
+//!
+//! `App::handle` routes a request, then calls the stage modules in order
+//! (upstream → decide → respond for manifests; upstream → respond for
+//! blobs, tag lists and referrers). It implements no parsing, crypto or
+//! HTTP framing itself.
+
+mod blob;
+mod error;
+mod manifest;
+mod tags;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use tracing::{field::Empty, Instrument};
+
+pub use error::ProxyError;
+
+use crate::cache::Caches;
+use crate::config::Config;
+use crate::decide::Gate;
+use crate::respond::{self, ResponseBody};
+use crate::route::{ReadMethod, Route, Router, Target};
+use crate::upstream::{Upstream, Upstreams};
+
+/// Shared state of a running signgate.
+pub struct App {
+    router: Router,
+    upstreams: Upstreams,
+    caches: Caches,
+    gate: Gate,
+}
+
+impl App {
+    pub fn new(config: &Config) -> Result<App, String> {
+        for u in config.upstreams.iter().filter(|u| u.insecure) {
+            tracing::warn!(upstream = %u.name, url = %u.url, "upstream is insecure: plain HTTP or unverified TLS");
+        }
+        Ok(App {
+            router: Router::new(&config.upstreams),
+            upstreams: Upstreams::new(config)?,
+            caches: Caches::new(config.cache.manifest_bytes, config.cache.tag_ttl),
+            gate: Gate::allow_all(),
+        })
+    }
+
+    /// Answer one request. Never fails: errors become OCI error responses.
+    pub async fn handle<B>(
+        &self,
+        request: Request<B>,
+        client: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let (parts, _body) = request.into_parts();
+        let span = tracing::info_span!(
+            "request",
+            method = %parts.method,
+            path = parts.uri.path(),
+            client = client.map(tracing::field::display),
+            upstream = Empty,
+            repository = Empty,
+            reference = Empty,
+            digest = Empty,
+        );
+        async move {
+            let head = parts.method == http::Method::HEAD;
+            let response = match self.dispatch(&parts).await {
+                Ok(response) => response,
+                Err(e) => {
+                    match &e {
+                        ProxyError::Internal(detail) => {
+                            tracing::error!(error = %detail, "internal error")
+                        }
+                        other => tracing::warn!(error = %other, "request failed"),
+                    }
+                    respond::error(&e, head)
+                }
+            };
+            tracing::info!(
+                status = response.status().as_u16(),
+                duration_us = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let (method, route) =
+            self.router
+                .route(&parts.method, parts.uri.path(), parts.uri.query())?;
+        let head = method == ReadMethod::Head;
+        match route {
+            Route::ApiBase => Ok(respond::api_base(head)),
+            Route::Manifest { target, reference } => {
+                let span = tracing::Span::current();
+                span.record("reference", reference.as_str());
+                self.manifest(method, &target, &reference, &parts.headers)
+                    .await
+            }
+            Route::Blob { target, digest } => {
+                tracing::Span::current().record("digest", digest.as_str());
+                self.blob(method, &target, &digest, &parts.headers).await
+            }
+            Route::TagsList { target, n, last } => {
+                self.tags_list(head, &target, n, last.as_ref()).await
+            }
+            Route::Referrers {
+                target,
+                digest,
+                artifact_type,
+            } => {
+                self.referrers(head, &target, &digest, artifact_type.as_deref())
+                    .await
+            }
+        }
+    }
+
+    /// The upstream a routed target names (the router only routes to
+    /// configured upstreams, so a miss is an internal error).
+    fn upstream(&self, target: &Target) -> Result<&Arc<Upstream>, ProxyError> {
+        let upstream = self.upstreams.get(target.upstream).ok_or_else(|| {
+            ProxyError::Internal(format!("no upstream with index {}", target.upstream.0))
+        })?;
+        let span = tracing::Span::current();
+        span.record("upstream", upstream.name().as_str());
+        span.record("repository", target.repository.as_str());
+        Ok(upstream)
+    }
+}

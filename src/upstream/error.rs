@@ -1,0 +1,47 @@
+//! `UpstreamError`: everything that can go wrong talking to a registry.
+
+use std::time::Duration;
+
+use crate::oci::{Digest, RegistryName};
+
+/// A failure talking to one upstream. Its `Display` is safe to show clients:
+/// it never includes credentials, tokens or URLs with query strings.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream '{upstream}': {kind}")]
+pub struct UpstreamError {
+    pub upstream: RegistryName,
+    pub kind: UpstreamErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamErrorKind {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("refused signgate's credentials (HTTP {0})")]
+    Unauthorized(u16),
+    #[error("is rate limiting signgate")]
+    RateLimited { retry_after: Option<String> },
+    #[error("answered HTTP {0} to {1}")]
+    Status(u16, &'static str),
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: &'static str, after: Duration },
+    #[error("cannot be reached: {0}")]
+    Connect(String),
+    #[error("sent content for {expected} whose sha256 is {actual}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("sent a {what} larger than {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
+    #[error("sent an invalid response: {0}")]
+    BadResponse(String),
+    #[error("token service failed: {0}")]
+    Token(String),
+}
+
+impl UpstreamError {
+    pub fn new(upstream: &RegistryName, kind: UpstreamErrorKind) -> UpstreamError {
+        UpstreamError {
+            upstream: upstream.clone(),
+            kind,
+        }
+    }
+}
