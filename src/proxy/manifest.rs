@@ -27,11 +27,7 @@ impl App {
         let upstream = self.upstream(target)?;
         // The client's Accept decides which manifest a tag resolves to
         // (index or single-platform); pass it on, bounded.
-        let accept = headers
-            .get(ACCEPT)
-            .filter(|v| v.len() <= MAX_ACCEPT_LEN && !v.is_empty())
-            .cloned()
-            .unwrap_or(HeaderValue::from_static(DEFAULT_MANIFEST_ACCEPT));
+        let accept = accept_header(headers);
 
         let (digest, prefetched) = match reference {
             Reference::Digest(digest) => (digest.clone(), None),
@@ -87,5 +83,37 @@ impl App {
             )),
             Decision::Deny(denial) => Err(ProxyError::Denied(denial)),
         }
+    }
+}
+
+/// The client's `Accept`, all header lines joined (skopeo sends one line per
+/// type), bounded; the full manifest list when it sent none.
+fn accept_header(headers: &HeaderMap) -> HeaderValue {
+    let mut joined = Vec::new();
+    for value in headers.get_all(ACCEPT) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if joined.is_empty() || joined.len() > MAX_ACCEPT_LEN {
+        return HeaderValue::from_static(DEFAULT_MANIFEST_ACCEPT);
+    }
+    HeaderValue::from_bytes(&joined).unwrap_or(HeaderValue::from_static(DEFAULT_MANIFEST_ACCEPT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_lines_are_joined_and_bounded() {
+        let mut h = HeaderMap::new();
+        assert_eq!(accept_header(&h), DEFAULT_MANIFEST_ACCEPT);
+        h.append(ACCEPT, HeaderValue::from_static("a/b"));
+        h.append(ACCEPT, HeaderValue::from_static("c/d"));
+        assert_eq!(accept_header(&h), "a/b, c/d");
+        h.append(ACCEPT, HeaderValue::from_str(&"x".repeat(2000)).unwrap());
+        assert_eq!(accept_header(&h), DEFAULT_MANIFEST_ACCEPT);
     }
 }

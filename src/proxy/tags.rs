@@ -1,7 +1,6 @@
 //! Tag lists (with pagination links rewritten to point at signgate) and
 //! referrers indexes.
 
-use bytes::Bytes;
 use http::header::LINK;
 use http::{HeaderValue, Response};
 
@@ -57,7 +56,7 @@ impl App {
             .await?;
         let mut response = respond::json(
             HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
-            Bytes::from(referrers.body),
+            referrers.body,
             head,
         );
         if referrers.filtered {

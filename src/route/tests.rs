@@ -101,7 +101,8 @@ fn no_default_upstream_means_a_registry_must_be_named() {
 
 #[test]
 fn hostile_paths_get_typed_errors_never_panics() {
-    let cases: [(&str, fn(&RouteError) -> bool); 12] = [
+    type Check = fn(&RouteError) -> bool;
+    let cases: [(&str, Check); 12] = [
         ("/v2/../etc/passwd/manifests/x", |e| {
             matches!(e, RouteError::Name(_))
         }),

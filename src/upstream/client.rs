@@ -26,7 +26,7 @@ pub fn build(config: &UpstreamConfig, connect_timeout: Duration) -> Result<HttpC
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls setup: {e}"))?;
-    let mut tls = if config.insecure {
+    let tls = if config.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
@@ -36,13 +36,13 @@ pub fn build(config: &UpstreamConfig, connect_timeout: Duration) -> Result<HttpC
             .with_root_certificates(roots(config)?)
             .with_no_client_auth()
     };
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.set_keepalive(Some(Duration::from_secs(60)));
+    // The builder sets ALPN (h2, http/1.1) itself.
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()

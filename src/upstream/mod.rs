@@ -317,12 +317,12 @@ impl Upstream {
         let body = read_bounded(response.into_body(), MAX_TAGS_LIST_BYTES, deadline)
             .await
             .map_err(|e| self.body_error(e, "tag list"))?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|_| {
+        let list: TagList = serde_json::from_slice(&body).map_err(|_| {
             self.error(UpstreamErrorKind::BadResponse(
-                "tag list is not JSON".into(),
+                "tag list is not a JSON tag list".into(),
             ))
         })?;
-        Ok(TagsPage { body, next })
+        Ok(paginate(list, n, last, next))
     }
 
     /// Send one request, answering an auth challenge once if needed. Every
@@ -432,6 +432,51 @@ impl Upstream {
     }
 }
 
+/// `{"name": …, "tags": […]}`.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct TagList {
+    name: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tags: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(<Option<Vec<String>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Apply `n`/`last` to a tag list, whether or not the upstream did:
+/// distribution 2.8 ignores `n`, so signgate pages the list itself and
+/// builds the next link. An upstream that paged already passes through
+/// unchanged, with its own next link.
+/// The spec orders tags lexically; distribution 2.8 returns directory order.
+fn paginate(
+    mut list: TagList,
+    n: Option<u32>,
+    last: Option<&Tag>,
+    upstream_next: Option<(Option<u32>, Tag)>,
+) -> TagsPage {
+    list.tags.sort_unstable();
+    if let Some(last) = last {
+        list.tags.retain(|t| t.as_str() > last.as_str());
+    }
+    let mut next = upstream_next;
+    if let Some(n) = n {
+        let n = n as usize;
+        if list.tags.len() > n {
+            list.tags.truncate(n);
+            next = list
+                .tags
+                .last()
+                .and_then(|t| t.parse::<Tag>().ok())
+                .map(|t| (Some(n as u32), t));
+        }
+    }
+    let body = serde_json::to_vec(&list)
+        .map(Bytes::from)
+        .unwrap_or_default();
+    TagsPage { body, next }
+}
+
 fn pull_scope(repository: &Repository) -> String {
     format!("repository:{repository}:pull")
 }
@@ -510,6 +555,36 @@ mod tests {
         assert!(next_page(r#"</v2/a/tags/list?last=a>; rel="prev""#).is_none());
         assert!(next_page(r#"</v2/a/tags/list?last=a/b>; rel="next""#).is_none());
         assert!(next_page("garbage").is_none());
+    }
+
+    fn list(tags: &[&str]) -> TagList {
+        TagList {
+            name: "r".into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn tags_of(page: &TagsPage) -> Vec<String> {
+        serde_json::from_slice::<TagList>(&page.body).unwrap().tags
+    }
+
+    #[test]
+    fn tag_lists_are_paged_when_the_upstream_ignores_n_and_last() {
+        let page = paginate(list(&["b", "a", "d", "c"]), Some(2), None, None);
+        assert_eq!(tags_of(&page), ["a", "b"]);
+        let (n, last) = page.next.unwrap();
+        assert_eq!((n, last.as_str()), (Some(2), "b"));
+        let last: Tag = "b".parse().unwrap();
+        let page = paginate(list(&["a", "b", "c", "d"]), Some(2), Some(&last), None);
+        assert_eq!(tags_of(&page), ["c", "d"]);
+        assert!(page.next.is_none());
+        // An upstream that paged already keeps its own link.
+        let upstream_next = Some((Some(2), "d".parse().unwrap()));
+        let page = paginate(list(&["c", "d"]), Some(2), Some(&last), upstream_next);
+        assert_eq!(tags_of(&page), ["c", "d"]);
+        assert_eq!(page.next.unwrap().1.as_str(), "d");
+        let page = paginate(list(&["a"]), Some(0), None, None);
+        assert!(tags_of(&page).is_empty());
     }
 
     #[test]

@@ -1,0 +1,40 @@
+//! Test support: real processes (Debian's docker-registry, skopeo, the
+//! signgate binary) on loopback, plus in-process fakes for hostile upstreams
+//! no real registry would be.
+
+#![allow(dead_code)]
+
+pub mod fake;
+pub mod http;
+pub mod image;
+pub mod process;
+pub mod registry;
+pub mod signgate;
+pub mod token;
+
+use std::net::TcpListener;
+
+/// A free loopback port (bound, then released for the process to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Wait until `check` is true, for at most `seconds`.
+pub fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("timed out after {seconds}s waiting for {what}");
+}
+
+/// Whether a TCP port accepts connections.
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
