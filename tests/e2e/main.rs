@@ -13,7 +13,9 @@ mod api;
 mod blobs;
 mod cli;
 mod hostile;
+mod lifecycle;
 mod pull;
+mod tls;
 
 use std::sync::OnceLock;
 

@@ -110,6 +110,8 @@ pub struct Dripping {
     pub chunk: Bytes,
     pub interval: Duration,
     pub dropped: Arc<AtomicBool>,
+    /// Chunks left to send; `None` drips forever.
+    pub remaining: Option<usize>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -119,8 +121,15 @@ impl Dripping {
             chunk: Bytes::from(vec![7u8; chunk_size]),
             interval,
             dropped,
+            remaining: None,
             sleep: None,
         }
+    }
+
+    /// Stop after `chunks` chunks.
+    pub fn finite(mut self, chunks: usize) -> Dripping {
+        self.remaining = Some(chunks);
+        self
     }
 }
 
@@ -132,6 +141,9 @@ impl Body for Dripping {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.remaining == Some(0) {
+            return Poll::Ready(None);
+        }
         let interval = self.interval;
         let sleep = self
             .sleep
@@ -140,6 +152,9 @@ impl Body for Dripping {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 self.sleep = None;
+                if let Some(n) = self.remaining.as_mut() {
+                    *n -= 1;
+                }
                 Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
             }
         }

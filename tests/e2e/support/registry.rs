@@ -15,6 +15,8 @@ pub struct Registry {
 /// How the registry authenticates clients.
 pub enum RegistryAuth<'a> {
     None,
+    /// No client auth, served over TLS with this certificate and key (PEM).
+    Tls { cert_pem: &'a str, key_pem: &'a str },
     /// `auth: token` against a token service whose certificate is `cert_pem`.
     Token {
         realm: &'a str,
@@ -29,8 +31,17 @@ impl Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let storage = dir.path().join("storage");
+        let mut tls_yaml = String::new();
         let auth_yaml = match auth {
             RegistryAuth::None => String::new(),
+            RegistryAuth::Tls { cert_pem, key_pem } => {
+                let cert = dir.path().join("tls.crt");
+                let key = dir.path().join("tls.key");
+                std::fs::write(&cert, cert_pem).unwrap();
+                std::fs::write(&key, key_pem).unwrap();
+                tls_yaml = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
+                String::new()
+            }
             RegistryAuth::Token {
                 realm,
                 service,
@@ -46,7 +57,7 @@ impl Registry {
             }
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");

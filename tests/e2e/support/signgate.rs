@@ -61,6 +61,11 @@ impl Signgate {
 
     /// Start signgate on `yaml` (a `listen:` line is added).
     pub fn start_yaml(yaml: &str) -> Signgate {
+        Signgate::start_yaml_with_args(yaml, &[])
+    }
+
+    /// Start signgate on `yaml` with extra `serve` arguments.
+    pub fn start_yaml_with_args(yaml: &str, args: &[&str]) -> Signgate {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let config = dir.path().join("signgate.yaml");
@@ -68,7 +73,7 @@ impl Signgate {
         let log = dir.path().join("signgate.log");
         let child = Child::spawn(
             Path::new(env!("CARGO_BIN_EXE_signgate")),
-            &["serve", "--config", config.to_str().unwrap()],
+            &[&["serve", "--config", config.to_str().unwrap()], args].concat(),
             &log,
         );
         super::wait_for(20, "signgate to listen", || {
