@@ -67,16 +67,31 @@ fn bench_route(c: &mut Criterion) {
     let router = Router::new(&config(1).upstreams);
     let path = format!("/v2/library/alpine/manifests/{}", manifest_digest());
     c.bench_function("route/manifest_by_digest", |b| {
-        b.iter(|| router.route(&Method::GET, std::hint::black_box(&path), Some("ns=bench.test")).unwrap())
+        b.iter(|| {
+            router
+                .route(
+                    &Method::GET,
+                    std::hint::black_box(&path),
+                    Some("ns=bench.test"),
+                )
+                .unwrap()
+        })
     });
 }
 
 fn bench_cached_manifest(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let port = rt.block_on(fake_upstream());
     let app = App::new(&config(port)).unwrap();
     let uri = format!("/v2/library/alpine/manifests/{}", manifest_digest());
-    let request = || Request::get(uri.as_str()).body(Empty::<Bytes>::new()).unwrap();
+    let request = || {
+        Request::get(uri.as_str())
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
     // Warm the cache (the only upstream fetch).
     let warm = rt.block_on(app.handle(request(), None));
     assert_eq!(warm.status(), 200);

@@ -23,7 +23,9 @@ fn tls_world() -> &'static TlsWorld {
         let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "signgate test CA");
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "signgate test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
@@ -38,7 +40,12 @@ fn tls_world() -> &'static TlsWorld {
         let mut layout = Layout::new(layouts.path());
         let img = layout.image("amd64", &[("tls.txt", b"over TLS\n")]);
         layout.tag(&img, "v1");
-        image::push(layouts.path(), "v1", &format!("{}/tls/app:v1", registry.host()), None);
+        image::push(
+            layouts.path(),
+            "v1",
+            &format!("{}/tls/app:v1", registry.host()),
+            None,
+        );
         TlsWorld {
             registry,
             ca_pem: ca.pem(),
@@ -67,12 +74,17 @@ async fn a_tls_upstream_is_verified_against_the_configured_ca() {
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("docker-content-digest"), Some(w.digest.as_str()));
     // ALPN chose HTTP/2: the registry's access log shows signgate's requests as such.
-    crate::support::wait_for(5, "an HTTP/2 request from signgate in the access log", || {
-        w.registry
-            .log_text()
-            .lines()
-            .any(|l| l.contains("signgate/") && l.contains("HTTP/2.0") && l.contains("/v2/tls/app/manifests/"))
-    });
+    crate::support::wait_for(
+        5,
+        "an HTTP/2 request from signgate in the access log",
+        || {
+            w.registry.log_text().lines().any(|l| {
+                l.contains("signgate/")
+                    && l.contains("HTTP/2.0")
+                    && l.contains("/v2/tls/app/manifests/")
+            })
+        },
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,7 +94,10 @@ async fn a_tls_upstream_with_an_unknown_ca_is_refused() {
     assert_eq!(r.status, 502);
     let (code, message) = r.oci_error();
     assert_eq!(code, "UNKNOWN");
-    assert!(message.contains("cannot be reached") && message.contains("certificate"), "{message}");
+    assert!(
+        message.contains("cannot be reached") && message.contains("certificate"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,5 +107,9 @@ async fn an_insecure_tls_upstream_skips_verification_and_says_so() {
     let r = get(&sg.url("/v2/tls/app/manifests/v1")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("docker-content-digest"), Some(w.digest.as_str()));
-    assert!(sg.log_text().contains("upstream is insecure"), "{}", sg.log_text());
+    assert!(
+        sg.log_text().contains("upstream is insecure"),
+        "{}",
+        sg.log_text()
+    );
 }

@@ -16,7 +16,10 @@ pub struct Registry {
 pub enum RegistryAuth<'a> {
     None,
     /// No client auth, served over TLS with this certificate and key (PEM).
-    Tls { cert_pem: &'a str, key_pem: &'a str },
+    Tls {
+        cert_pem: &'a str,
+        key_pem: &'a str,
+    },
     /// `auth: token` against a token service whose certificate is `cert_pem`.
     Token {
         realm: &'a str,
@@ -39,7 +42,11 @@ impl Registry {
                 let key = dir.path().join("tls.key");
                 std::fs::write(&cert, cert_pem).unwrap();
                 std::fs::write(&key, key_pem).unwrap();
-                tls_yaml = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
+                tls_yaml = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                );
                 String::new()
             }
             RegistryAuth::Token {
