@@ -8,10 +8,14 @@
 //! 3. [`proxy`] orchestrates the stages below for that route.
 //! 4. [`upstream`] resolves tags to digests, fetches digest-checked manifests
 //!    and streams blobs from the configured registry.
-//! 5. [`decide`] admits or denies each manifest (the enforcement seam).
-//! 6. [`cache`] keeps manifests by digest and, briefly, tag resolutions.
-//! 7. [`respond`] builds every response, and is the one place errors become
-//!    OCI error JSON.
+//! 5. [`signature`] discovers the signatures stored for a digest.
+//! 6. [`verify`] checks them against trusted keys and mints the proofs.
+//! 7. [`policy`] says which policies apply to an image.
+//! 8. [`decide`] turns policy and verification into an admission or a
+//!    denial, and caches decisions.
+//! 9. [`cache`] keeps manifests by digest and, briefly, tag resolutions.
+//! 10. [`respond`] builds every response, and is the one place errors become
+//!     OCI error JSON.
 //!
 //! [`oci`] is the shared vocabulary; [`config`] turns the YAML file into a
 //! validated `Config`; [`telemetry`] sets up logging.
@@ -20,9 +24,12 @@ pub mod cache;
 pub mod config;
 pub mod decide;
 pub mod oci;
+pub mod policy;
 pub mod proxy;
 pub mod respond;
 pub mod route;
 pub mod server;
+pub mod signature;
 pub mod telemetry;
 pub mod upstream;
+pub mod verify;

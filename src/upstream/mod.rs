@@ -182,6 +182,37 @@ impl Upstream {
         self.get_manifest(url, Some(digest), accept, &scope).await
     }
 
+    /// Fetch a manifest by tag, hashing it; `None` when the tag does not exist.
+    pub async fn fetch_tagged_manifest(&self, repository: &Repository, tag: &Tag, accept: &HeaderValue) -> Result<Option<Manifest>, UpstreamError> {
+        let scope = pull_scope(repository);
+        let url = self.url(&format!("/v2/{repository}/manifests/{tag}"))?;
+        match self.get_manifest(url, None, accept, &scope).await {
+            Ok(m) => Ok(Some(m)),
+            Err(UpstreamError {
+                kind: UpstreamErrorKind::NotFound(_),
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fetch a small blob whole (at most `limit` bytes), checking its digest.
+    pub async fn fetch_blob(&self, repository: &Repository, digest: &Digest, limit: usize) -> Result<Bytes, UpstreamError> {
+        let deadline = Instant::now() + self.timeouts.response;
+        let response = self.blob(repository, digest, Method::GET, None).await?;
+        let bytes = read_bounded(response.into_body(), limit, deadline)
+            .await
+            .map_err(|e| self.body_error(e, "blob"))?;
+        let actual = digest.recompute(&bytes);
+        if &actual != digest {
+            return Err(self.error(UpstreamErrorKind::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            }));
+        }
+        Ok(bytes)
+    }
+
     async fn get_manifest(
         &self,
         url: Url,

@@ -1,0 +1,155 @@
+//! Policies: `ClusterImagePolicy` files → a [`PolicySet`] of compiled globs
+//! and authorities, and which policies apply to an image.
+//!
+//! Semantics, as sigstore's policy-controller: every policy whose glob
+//! matches must pass (AND); within a policy, any one authority suffices
+//! (OR). Images matching no policy follow `no-match-policy`.
+//!
+//! Architecture invariant: loading is the only I/O (reading the files and
+//! key files); matching is pure. A `PolicySet` is immutable; a reload builds
+//! a new one with a new revision, which is part of every decision-cache key.
+
+mod file;
+mod load;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use globset::GlobSet;
+
+pub use load::{PolicyError, PolicyErrors};
+
+use crate::config::NoMatchPolicy;
+use crate::oci::{RegistryName, Repository};
+use crate::verify::PublicKey;
+
+/// An immutable, validated set of policies.
+#[derive(Debug)]
+pub struct PolicySet {
+    policies: Vec<Policy>,
+    globs: GlobSet,
+    /// `globs` index → `policies` index.
+    glob_owner: Vec<usize>,
+    no_match: NoMatchPolicy,
+    revision: u64,
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub mode: Mode,
+    pub platform_manifests: PlatformManifests,
+    pub authorities: Vec<Authority>,
+    /// Where it was loaded from, for messages.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    /// Serve even when the policy fails, with a `Warning` header and a log line.
+    Warn,
+}
+
+/// Which signatures admit a platform manifest (a child of an index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformManifests {
+    /// An index's signature admits the manifests it lists.
+    Index,
+    /// Every platform manifest needs its own signature.
+    Child,
+    /// Either of the two (the default).
+    Either,
+}
+
+#[derive(Debug)]
+pub struct Authority {
+    pub name: String,
+    pub kind: AuthorityKind,
+    /// Where its signatures live; empty means the image's own repository.
+    pub sources: Vec<SignatureSource>,
+}
+
+#[derive(Debug)]
+pub enum AuthorityKind {
+    Key(PublicKey),
+    Static { pass: bool, message: Option<String> },
+}
+
+/// A repository holding signatures for images elsewhere (`source[].oci`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureSource {
+    pub registry: RegistryName,
+    pub repository: Repository,
+}
+
+/// What applies to one image.
+pub enum Applicable<'a> {
+    Policies(Vec<&'a Policy>),
+    NoMatch(NoMatchPolicy),
+}
+
+static REVISIONS: AtomicU64 = AtomicU64::new(1);
+
+// === impl PolicySet ===
+
+impl PolicySet {
+    /// A set with no policies: every image follows `no_match`.
+    pub fn empty(no_match: NoMatchPolicy) -> PolicySet {
+        PolicySet {
+            policies: Vec::new(),
+            globs: GlobSet::empty(),
+            glob_owner: Vec::new(),
+            no_match,
+            revision: REVISIONS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Changes with every load, so cached decisions never outlive a reload.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policies whose globs match `image` (see [`image_name`]).
+    pub fn applicable(&self, image: &str) -> Applicable<'_> {
+        let mut matched: Vec<usize> = self
+            .globs
+            .matches(image)
+            .into_iter()
+            .filter_map(|g| self.glob_owner.get(g).copied())
+            .collect();
+        matched.sort_unstable();
+        matched.dedup();
+        if matched.is_empty() {
+            return Applicable::NoMatch(self.no_match);
+        }
+        Applicable::Policies(matched.into_iter().filter_map(|i| self.policies.get(i)).collect())
+    }
+}
+
+/// The fully qualified name policies match against, written the way
+/// policy-controller writes it: Docker Hub is `index.docker.io`.
+pub fn image_name(registry: &RegistryName, repository: &Repository) -> String {
+    if registry.is_docker_hub() {
+        format!("index.docker.io/{repository}")
+    } else {
+        format!("{registry}/{repository}")
+    }
+}
+
+/// Globs may say `docker.io/…` too; they are matched as `index.docker.io/…`.
+fn normalize_glob(glob: &str) -> String {
+    for alias in ["docker.io/", "registry-1.docker.io/"] {
+        if let Some(rest) = glob.strip_prefix(alias) {
+            return format!("index.docker.io/{rest}");
+        }
+    }
+    glob.to_owned()
+}
+
+#[cfg(test)]
+mod tests;
