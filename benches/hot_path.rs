@@ -85,7 +85,11 @@ fn bench_cached_manifest(c: &mut Criterion) {
         .build()
         .unwrap();
     let port = rt.block_on(fake_upstream());
-    let app = App::new(&config(port)).unwrap();
+    let app = App::new(
+        &config(port),
+        signgate::policy::PolicySet::empty(signgate::config::NoMatchPolicy::Allow),
+    )
+    .unwrap();
     let uri = format!("/v2/library/alpine/manifests/{}", manifest_digest());
     let request = || {
         Request::get(uri.as_str())

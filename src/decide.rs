@@ -1,71 +1,483 @@
-//! The enforcement seam: the one place a manifest is admitted or denied.
+//! The enforcement point: the one place a manifest is admitted or denied.
 //!
-//! Every manifest response passes through [`Gate::decide`], which receives
-//! the upstream, the repository and the digest-checked manifest, and returns
-//! a [`Decision`]. The response builder for manifests needs an [`Admission`],
-//! which only this module can create, for the very digest being served.
+//! Every manifest response passes through [`Gate::decide`]. It finds the
+//! policies for the image, discovers and verifies signatures for the exact
+//! digest being served, and returns a [`Decision`]: an admission (which the
+//! response builder requires, for that digest) or a denial with reasons.
 //!
-//! For now the gate admits everything; signature discovery, verification and
-//! policy slot in here without touching the request path.
+//! Decisions are cached by (upstream, repository, digest, policy revision):
+//! a reload changes the revision, so no verdict outlives a policy change.
+//! Allows and definitive denials are cached for their TTLs; transient
+//! failures (upstream errors while fetching signatures) are never cached.
+//! Concurrent first requests for one digest share one evaluation.
 
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::NoMatchPolicy;
 use crate::oci::{Digest, RegistryName, Repository};
-use crate::upstream::Manifest;
+use crate::policy::{
+    image_name, Applicable, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
+};
+use crate::route::UpstreamId;
+use crate::signature::{self, Discovered};
+use crate::upstream::{Manifest, Upstreams};
+use crate::verify::{self, Admission, Exemption, Verified};
 
 /// What the gate is asked about.
 pub struct Subject<'a> {
-    pub upstream: &'a RegistryName,
+    pub upstream: UpstreamId,
+    pub registry: &'a RegistryName,
     pub repository: &'a Repository,
+    pub reference: &'a str,
     pub manifest: &'a Manifest,
+    pub client: Option<SocketAddr>,
 }
 
 /// The gate's answer.
+#[derive(Debug, Clone)]
 pub enum Decision {
-    Admit(Admission),
+    Admit {
+        admission: Admission,
+        /// Failures tolerated by `mode: warn` or `no-match-policy: warn`,
+        /// sent to the client as `Warning` headers.
+        warnings: Vec<String>,
+    },
     Deny(Denial),
 }
 
-/// Proof that the gate admitted one digest. No public constructor.
-#[derive(Debug)]
-pub struct Admission {
-    digest: Digest,
-}
-
-/// Why a manifest is refused; the message reaches the client verbatim.
+/// Why a manifest is refused.
 #[derive(Debug, Clone)]
 pub struct Denial {
-    pub message: String,
+    pub image: String,
+    pub digest: Digest,
+    /// The policy that denied, if one did (none for `no-match-policy: deny`).
+    pub policy: Option<String>,
+    pub reasons: Vec<String>,
+    /// An upstream failure on the way to a verdict: not cached.
+    pub transient: bool,
 }
 
-/// Decides on manifests. Holds the policy set once enforcement lands.
-#[derive(Debug, Default)]
+/// How long decisions are reused.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionTtls {
+    pub allow: Duration,
+    pub deny: Duration,
+}
+
+type DecisionKey = (UpstreamId, Repository, Digest, u64);
+type ChildKey = (UpstreamId, Repository, Digest, u64);
+type BlobKey = (UpstreamId, Repository, Digest);
+
+/// Decides on manifests; remembers what it admitted.
 pub struct Gate {
-    _private: (),
+    policies: RwLock<Arc<PolicySet>>,
+    upstreams: Arc<Upstreams>,
+    decisions: moka::future::Cache<DecisionKey, Decision>,
+    /// Platform manifests listed by an admitted index, with that admission.
+    children: moka::sync::Cache<ChildKey, Admission>,
+    /// Blobs referenced by admitted manifests; `None` = `blobs: passthrough`.
+    blobs: Option<moka::sync::Cache<BlobKey, ()>>,
 }
 
-// === impl Admission ===
+struct DecisionExpiry(DecisionTtls);
 
-impl Admission {
-    pub fn digest(&self) -> &Digest {
-        &self.digest
+impl moka::Expiry<DecisionKey, Decision> for DecisionExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &DecisionKey,
+        value: &Decision,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(match value {
+            Decision::Admit { .. } => self.0.allow,
+            Decision::Deny(_) => self.0.deny,
+        })
     }
+}
+
+/// One policy's verdict.
+enum PolicyVerdict {
+    Signed(Verified),
+    Static,
+    ListedBy(Admission),
+    Failed(Vec<String>),
 }
 
 // === impl Gate ===
 
 impl Gate {
-    pub fn allow_all() -> Gate {
-        Gate { _private: () }
+    pub fn new(
+        policies: PolicySet,
+        upstreams: Arc<Upstreams>,
+        ttls: DecisionTtls,
+        strict_blobs: bool,
+    ) -> Gate {
+        Gate {
+            policies: RwLock::new(Arc::new(policies)),
+            upstreams,
+            decisions: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .expire_after(DecisionExpiry(ttls))
+                .build(),
+            children: moka::sync::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(ttls.allow)
+                .build(),
+            blobs: strict_blobs.then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(1_000_000)
+                    .time_to_idle(Duration::from_secs(24 * 3600))
+                    .build()
+            }),
+        }
+    }
+
+    /// The policy set in force.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        match self.policies.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swap in a new policy set atomically; its new revision retires every
+    /// cached decision.
+    pub fn replace_policies(&self, policies: PolicySet) {
+        let policies = Arc::new(policies);
+        match self.policies.write() {
+            Ok(mut p) => *p = policies,
+            Err(poisoned) => *poisoned.into_inner() = policies,
+        }
+    }
+
+    /// Whether a blob may be served: referenced by an admitted manifest of
+    /// the same repository (always, under `blobs: passthrough`).
+    pub fn blob_admitted(
+        &self,
+        upstream: UpstreamId,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> bool {
+        match &self.blobs {
+            None => true,
+            Some(blobs) => blobs.contains_key(&(upstream, repository.clone(), digest.clone())),
+        }
     }
 
     pub async fn decide(&self, subject: Subject<'_>) -> Decision {
-        tracing::debug!(
-            upstream = %subject.upstream,
-            repository = %subject.repository,
-            digest = %subject.manifest.digest(),
-            "admitted: enforcement is not configured yet"
+        let digest = subject.manifest.digest();
+        let references = subject.manifest.references();
+        let image = image_name(subject.registry, subject.repository);
+        if references.signature_artifact {
+            self.remember(&subject, &references);
+            let admission = Admission::exempt(digest, Exemption::SignatureArtifact);
+            tracing::debug!(%image, %digest, "signature artifact passed through");
+            return Decision::Admit {
+                admission,
+                warnings: Vec::new(),
+            };
+        }
+        let policies = self.policies();
+        let key = (
+            subject.upstream,
+            subject.repository.clone(),
+            digest.clone(),
+            policies.revision(),
         );
-        Decision::Admit(Admission {
-            digest: subject.manifest.digest().clone(),
+        let started = Instant::now();
+        let entry = self
+            .decisions
+            .entry(key)
+            .or_try_insert_with(self.evaluate(&subject, &image, &policies))
+            .await;
+        let (decision, cache_hit) = match entry {
+            Ok(entry) => {
+                let fresh = entry.is_fresh();
+                (entry.into_value(), !fresh)
+            }
+            Err(transient) => (Decision::Deny((*transient).clone()), false),
+        };
+        if let Decision::Admit { admission, .. } = &decision {
+            self.remember(&subject, &references);
+            for child in &references.children {
+                let key = (
+                    subject.upstream,
+                    subject.repository.clone(),
+                    child.clone(),
+                    policies.revision(),
+                );
+                self.children.insert(key, admission.clone());
+            }
+        }
+        audit(&subject, &image, &decision, cache_hit, started.elapsed());
+        decision
+    }
+
+    /// Admitted manifests make their blobs servable.
+    fn remember(&self, subject: &Subject<'_>, references: &crate::upstream::References) {
+        if let Some(blobs) = &self.blobs {
+            for blob in &references.blobs {
+                blobs.insert(
+                    (subject.upstream, subject.repository.clone(), blob.clone()),
+                    (),
+                );
+            }
+        }
+    }
+
+    /// Evaluate every applicable policy. `Err` is a transient failure.
+    async fn evaluate(
+        &self,
+        subject: &Subject<'_>,
+        image: &str,
+        policies: &PolicySet,
+    ) -> Result<Decision, Denial> {
+        let digest = subject.manifest.digest();
+        let denial = |policy: Option<&str>, reasons: Vec<String>, transient: bool| Denial {
+            image: image.to_owned(),
+            digest: digest.clone(),
+            policy: policy.map(str::to_owned),
+            reasons,
+            transient,
+        };
+        let applicable = match policies.applicable(image) {
+            Applicable::NoMatch(NoMatchPolicy::Allow) => {
+                return Ok(Decision::Admit {
+                    admission: Admission::exempt(digest, Exemption::NoMatch),
+                    warnings: Vec::new(),
+                })
+            }
+            Applicable::NoMatch(NoMatchPolicy::Warn) => return Ok(Decision::Admit {
+                admission: Admission::exempt(digest, Exemption::NoMatch),
+                warnings: vec![format!(
+                    "signgate: no policy matches {image}; served because no-match-policy is warn"
+                )],
+            }),
+            Applicable::NoMatch(NoMatchPolicy::Deny) => {
+                return Ok(Decision::Deny(denial(
+                    None,
+                    vec!["no policy matches this image and no-match-policy is deny".into()],
+                    false,
+                )))
+            }
+            Applicable::Policies(list) => list,
+        };
+        let mut discoveries: HashMap<(UpstreamId, Repository), Discovered> = HashMap::new();
+        let mut verified = Vec::new();
+        let mut other: Option<Admission> = None;
+        let mut warnings = Vec::new();
+        for policy in applicable {
+            match self
+                .evaluate_policy(subject, policy, policies.revision(), &mut discoveries)
+                .await
+            {
+                Err(reason) => return Err(denial(Some(&policy.name), vec![reason], true)),
+                Ok(PolicyVerdict::Signed(v)) => verified.push(v),
+                Ok(PolicyVerdict::Static) => {
+                    other.get_or_insert_with(|| {
+                        Admission::exempt(
+                            digest,
+                            Exemption::StaticPass {
+                                policy: policy.name.clone(),
+                            },
+                        )
+                    });
+                }
+                Ok(PolicyVerdict::ListedBy(index)) => {
+                    other.get_or_insert_with(|| Admission::listed_by(digest, &index));
+                }
+                Ok(PolicyVerdict::Failed(reasons)) => match policy.mode {
+                    Mode::Enforce => {
+                        return Ok(Decision::Deny(denial(Some(&policy.name), reasons, false)))
+                    }
+                    Mode::Warn => {
+                        warnings.push(format!(
+                            "signgate: policy '{}' would deny {image}@{digest}: {}",
+                            policy.name,
+                            reasons.join("; ")
+                        ));
+                        other = Some(Admission::exempt(
+                            digest,
+                            Exemption::WarnMode {
+                                policy: policy.name.clone(),
+                            },
+                        ));
+                    }
+                },
+            }
+        }
+        let admission = match other {
+            Some(a) => a,
+            None => Admission::signed(digest, verified)
+                .ok_or_else(|| denial(None, vec!["internal: no admission basis".into()], true))?,
+        };
+        Ok(Decision::Admit {
+            admission,
+            warnings,
         })
+    }
+
+    /// One policy: any authority suffices. `Err` is a transient failure.
+    async fn evaluate_policy(
+        &self,
+        subject: &Subject<'_>,
+        policy: &Policy,
+        revision: u64,
+        discoveries: &mut HashMap<(UpstreamId, Repository), Discovered>,
+    ) -> Result<PolicyVerdict, String> {
+        let digest = subject.manifest.digest();
+        if policy.platform_manifests != PlatformManifests::Child {
+            let key = (
+                subject.upstream,
+                subject.repository.clone(),
+                digest.clone(),
+                revision,
+            );
+            if let Some(index) = self.children.get(&key) {
+                return Ok(PolicyVerdict::ListedBy(index));
+            }
+        }
+        let mut reasons = Vec::new();
+        for authority in &policy.authorities {
+            match &authority.kind {
+                AuthorityKind::Static { pass: true, .. } => return Ok(PolicyVerdict::Static),
+                AuthorityKind::Static {
+                    pass: false,
+                    message,
+                } => reasons.push(format!(
+                    "authority '{}' fails statically{}",
+                    authority.name,
+                    message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )),
+                AuthorityKind::Key(key) => {
+                    let mut sources = Vec::new();
+                    if authority.sources.is_empty() {
+                        sources.push((subject.upstream, subject.repository.clone()));
+                    }
+                    for source in &authority.sources {
+                        match self.upstreams.find(&source.registry) {
+                            Some(id) => sources.push((id, source.repository.clone())),
+                            None => reasons.push(format!(
+                                "authority '{}': signature source registry '{}' is not a configured upstream",
+                                authority.name, source.registry
+                            )),
+                        }
+                    }
+                    for source in sources {
+                        let discovered = match discoveries.get(&source) {
+                            Some(d) => d.clone(),
+                            None => {
+                                let upstream = self
+                                    .upstreams
+                                    .get(source.0)
+                                    .ok_or("internal: unknown upstream")?;
+                                let d = signature::discover(upstream, &source.1, digest)
+                                    .await
+                                    .map_err(|e| {
+                                        format!("upstream error while fetching signatures: {e}")
+                                    })?;
+                                discoveries.insert(source.clone(), d.clone());
+                                d
+                            }
+                        };
+                        if discovered.layers.is_empty() {
+                            reasons.push(format!(
+                                "authority '{}': no signatures found (looked for {})",
+                                authority.name,
+                                discovered.looked_at.join(", ")
+                            ));
+                            continue;
+                        }
+                        match verify::verify_with_key(
+                            digest,
+                            &discovered.layers,
+                            &authority.name,
+                            key,
+                        ) {
+                            Ok(v) => return Ok(PolicyVerdict::Signed(v)),
+                            Err(rejects) => {
+                                let mut why: Vec<String> =
+                                    rejects.iter().map(ToString::to_string).collect();
+                                why.dedup();
+                                reasons.push(format!(
+                                    "authority '{}' (key sha256:{}): {} signature(s) checked: {}",
+                                    authority.name,
+                                    key.id(),
+                                    rejects.len(),
+                                    why.join("; ")
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(PolicyVerdict::Failed(reasons))
+    }
+}
+
+/// One structured audit record per decision.
+fn audit(
+    subject: &Subject<'_>,
+    image: &str,
+    decision: &Decision,
+    cache_hit: bool,
+    elapsed: Duration,
+) {
+    let digest = subject.manifest.digest();
+    let client = subject.client.map(|c| c.to_string()).unwrap_or_default();
+    match decision {
+        Decision::Admit {
+            admission,
+            warnings,
+        } => tracing::info!(
+            target: "signgate::audit",
+            %image, %digest, reference = subject.reference, upstream = %subject.registry,
+            repository = %subject.repository, %client,
+            verdict = if warnings.is_empty() { "allow" } else { "warn" },
+            basis = %admission.basis(), warnings = ?warnings, cache_hit,
+            elapsed_us = elapsed.as_micros() as u64,
+            "decision"
+        ),
+        Decision::Deny(denial) => tracing::warn!(
+            target: "signgate::audit",
+            %image, %digest, reference = subject.reference, upstream = %subject.registry,
+            repository = %subject.repository, %client,
+            verdict = "deny", policy = denial.policy.as_deref().unwrap_or(""),
+            reasons = ?denial.reasons, transient = denial.transient, cache_hit,
+            elapsed_us = elapsed.as_micros() as u64,
+            "decision"
+        ),
+    }
+}
+
+// === impl Denial ===
+
+impl Denial {
+    /// The `detail` object of the OCI error.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "image": self.image,
+            "digest": self.digest.as_str(),
+            "policy": self.policy,
+            "reasons": self.reasons,
+        })
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{} denied", self.image, self.digest)?;
+        if let Some(policy) = &self.policy {
+            write!(f, " by policy {policy}")?;
+        }
+        write!(f, ": {}", self.reasons.join("; "))
     }
 }

@@ -1,16 +1,20 @@
 //! The `signgate` command: process wiring only.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
-use signgate::config::Config;
+use clap::{Parser, Subcommand, ValueEnum};
+use signgate::config::{Config, NoMatchPolicy};
+use signgate::policy::{PolicyErrors, PolicySet};
 use signgate::proxy::App;
 use signgate::telemetry::{self, LogFormat};
 
 /// Exit code for a configuration the operator must fix (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
+/// How often the policy directory is checked for changes.
+const POLICY_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Parser)]
 #[command(
@@ -34,10 +38,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         log_format: LogFormat,
     },
+    /// Decide on one image with the proxy's own pipeline, and print why.
+    /// Exit 0: allowed; 1: denied; 2: error.
+    Verify {
+        /// `registry/repository[:tag|@digest]`; without a registry, the default upstream.
+        image: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Work with policy directories.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
 }
 
@@ -49,10 +68,27 @@ enum ConfigCommand {
     Default,
 }
 
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate every policy file in a directory.
+    Check { dir: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, log_format } => serve(config, log_format),
+        Command::Verify {
+            image,
+            config,
+            output,
+        } => verify(&image, config, output),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match Config::load(&file) {
@@ -71,34 +107,76 @@ fn main() -> ExitCode {
             print!("{}", signgate::config::EMBEDDED_DEFAULT);
             ExitCode::SUCCESS
         }
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => match PolicySet::load_dir(&dir, NoMatchPolicy::Deny) {
+            Ok(set) => {
+                for p in set.policies() {
+                    println!(
+                        "{}: policy '{}': ok ({} authorities)",
+                        p.file.display(),
+                        p.name,
+                        p.authorities.len()
+                    );
+                }
+                println!("{}: {} policies ok", dir.display(), set.policies().len());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
     }
+}
+
+/// Config and policies, or the exit code after printing why not.
+fn load(config_path: Option<&Path>) -> Result<(Config, PolicySet), ExitCode> {
+    let config = match config_path {
+        Some(path) => Config::load(path),
+        None => Config::embedded_default(),
+    };
+    let config = config.map_err(|errors| {
+        eprint!("{errors}");
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    let policies = load_policies(&config).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    Ok((config, policies))
+}
+
+fn load_policies(config: &Config) -> Result<PolicySet, PolicyErrors> {
+    match &config.policies {
+        Some(dir) => PolicySet::load_dir(dir, config.no_match_policy),
+        None => Ok(PolicySet::empty(config.no_match_policy)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("signgate: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
     telemetry::init(log_format);
-    let config = match &config_path {
-        Some(path) => Config::load(path),
-        None => Config::embedded_default(),
+    let (config, policies) = match load(config_path.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let config = match config {
-        Ok(c) => c,
-        Err(errors) => {
-            eprint!("{errors}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("signgate: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
-        let app = match App::new(&config) {
+        let n_policies = policies.policies().len();
+        let app = match App::new(&config, policies) {
             Ok(app) => Arc::new(app),
             Err(e) => {
                 eprintln!("signgate: {e}");
@@ -112,14 +190,167 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if config.policies.is_some() {
+            tokio::spawn(watch_policies(config.clone(), app.clone()));
+        }
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(
             %address,
             config = %config_path.as_ref().map_or("<embedded default>".to_owned(), |p| p.display().to_string()),
             upstreams = config.upstreams.len(),
+            policies = n_policies,
             "signgate listening"
         );
         signgate::server::serve(listener, app, signgate::server::shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Reload policies on SIGHUP and when the directory changes. A bad edit
+/// keeps the previous set and says why.
+async fn watch_policies(config: Config, app: Arc<App>) {
+    let Some(dir) = config.policies.clone() else {
+        return;
+    };
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = fingerprint(&dir);
+    loop {
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let reason = tokio::select! {
+            () = signalled => "SIGHUP",
+            () = tokio::time::sleep(POLICY_POLL) => {
+                let now = fingerprint(&dir);
+                if now == seen { continue; }
+                seen = now;
+                "policy directory changed"
+            }
+        };
+        match load_policies(&config) {
+            Ok(set) => {
+                tracing::info!(
+                    trigger = reason,
+                    policies = set.policies().len(),
+                    revision = set.revision(),
+                    "policies reloaded"
+                );
+                app.replace_policies(set);
+            }
+            Err(errors) => {
+                tracing::error!(trigger = reason, errors = %errors, "policy reload failed: keeping the previous policies")
+            }
+        }
+    }
+}
+
+/// Names, sizes and modification times of the files in `dir`.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    e.metadata()
+                        .ok()
+                        .map(|m| (e.path(), m.len(), m.modified().ok()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn verify(image: &str, config_path: Option<PathBuf>, output: Output) -> ExitCode {
+    telemetry::init_with_default(LogFormat::Human, "warn");
+    let (config, policies) = match load(config_path.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(_) => return ExitCode::from(2),
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(_) => return ExitCode::from(2),
+    };
+    let (name, reference) = split_image(image);
+    runtime.block_on(async move {
+        let app = match App::new(&config, policies) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("signgate: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let request = http::Request::get(format!("/v2/{name}/manifests/{reference}"))
+            .header(http::header::ACCEPT, signgate::oci::DEFAULT_MANIFEST_ACCEPT)
+            .body(())
+            .unwrap_or_default();
+        let response = app.handle(request, None).await;
+        let status = response.status();
+        let header = |n: &str| {
+            response
+                .headers()
+                .get_all(n)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+        let digest = header("docker-content-digest").pop();
+        let warnings = header("warning");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let (verdict, code) = match status.as_u16() {
+            200 => ("allowed", ExitCode::SUCCESS),
+            403 if error["errors"][0]["code"] == "DENIED" => ("denied", ExitCode::from(1)),
+            _ => ("error", ExitCode::from(2)),
+        };
+        let message = error["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        match output {
+            Output::Json => {
+                let report = serde_json::json!({
+                    "image": image,
+                    "verdict": verdict,
+                    "digest": digest.clone().or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned)),
+                    "message": message,
+                    "reasons": error["errors"][0]["detail"]["reasons"],
+                    "warnings": warnings,
+                });
+                println!("{report}");
+            }
+            Output::Text => {
+                match verdict {
+                    "allowed" => println!("{image}: allowed ({})", digest.unwrap_or_default()),
+                    _ => println!("{image}: {verdict}: {message}"),
+                }
+                for w in warnings {
+                    println!("warning: {w}");
+                }
+            }
+        }
+        code
+    })
+}
+
+/// `registry/repo:tag` → (`registry/repo`, `tag`); `@digest` wins; the
+/// default tag is `latest`, as in every client.
+fn split_image(image: &str) -> (String, String) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name.to_owned(), digest.to_owned());
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => {
+            let at = last_slash + colon;
+            (image[..at].to_owned(), image[at + 1..].to_owned())
+        }
+        None => (image.to_owned(), "latest".to_owned()),
+    }
 }

@@ -6,15 +6,15 @@
 //! exact digest being served.
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
-use crate::decide::Admission;
 use crate::oci::{ErrorCode, ErrorEnvelope};
 use crate::proxy::ProxyError;
 use crate::route::RouteError;
 use crate::upstream::{BlobBody, Manifest, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
+use crate::verify::Admission;
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
 pub type ResponseBody = Either<Full<Bytes>, BlobBody>;
@@ -52,7 +52,12 @@ pub fn json(content_type: HeaderValue, body: Bytes, head: bool) -> Response<Resp
 }
 
 /// Serve an admitted manifest: exactly the verified bytes, with their digest.
-pub fn manifest(admission: &Admission, manifest: &Manifest, head: bool) -> Response<ResponseBody> {
+pub fn manifest(
+    admission: &Admission,
+    manifest: &Manifest,
+    warnings: &[String],
+    head: bool,
+) -> Response<ResponseBody> {
     if admission.digest() != manifest.digest() {
         // Unreachable by construction; refusing is the only safe answer.
         tracing::error!(admitted = %admission.digest(), serving = %manifest.digest(), "admission does not match the manifest");
@@ -69,6 +74,14 @@ pub fn manifest(admission: &Admission, manifest: &Manifest, head: bool) -> Respo
     );
     if let Ok(digest) = HeaderValue::from_str(manifest.digest().as_str()) {
         response.headers_mut().insert(DOCKER_CONTENT_DIGEST, digest);
+    }
+    for warning in warnings {
+        // warn-code 299 ("miscellaneous persistent warning"), as the
+        // distribution spec and Kubernetes use it.
+        let text = warning.replace(['"', '\\'], "'");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(WARNING, v);
+        }
     }
     response
 }
@@ -94,7 +107,11 @@ pub fn error(err: &ProxyError, head: bool) -> Response<ResponseBody> {
         ProxyError::Internal(_) => "signgate: internal error".to_owned(),
         other => format!("signgate: {other}"),
     };
-    let body = ErrorEnvelope::new(code, &message, None).to_json();
+    let detail = match err {
+        ProxyError::Denied(denial) => Some(denial.detail()),
+        _ => None,
+    };
+    let body = ErrorEnvelope::new(code, &message, detail.as_ref()).to_json();
     let mut response = bytes(status, JSON, Bytes::from(body), head);
     let headers = response.headers_mut();
     match err {
@@ -158,7 +175,9 @@ fn status_and_code(err: &ProxyError) -> (StatusCode, ErrorCode) {
             | UpstreamErrorKind::Connect(_)
             | UpstreamErrorKind::BadResponse(_) => (StatusCode::BAD_GATEWAY, ErrorCode::Unknown),
         },
-        ProxyError::Denied(_) => (StatusCode::FORBIDDEN, ErrorCode::Denied),
+        ProxyError::Denied(_) | ProxyError::BlobNotAdmitted { .. } => {
+            (StatusCode::FORBIDDEN, ErrorCode::Denied)
+        }
         ProxyError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown),
     }
 }

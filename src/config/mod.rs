@@ -33,6 +33,16 @@ pub struct Config {
     pub no_match_policy: NoMatchPolicy,
     pub cache: CacheConfig,
     pub timeouts: Timeouts,
+    /// Serve only blobs referenced by admitted manifests (`strict`, the
+    /// default), or any blob (`passthrough`).
+    pub blobs: BlobMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobMode {
+    Strict,
+    Passthrough,
 }
 
 /// One registry signgate may contact.
@@ -74,6 +84,10 @@ pub struct CacheConfig {
     pub manifest_bytes: u64,
     /// How long a tag → digest resolution is reused; zero asks upstream every time.
     pub tag_ttl: Duration,
+    /// How long an allow decision is reused (per digest and policy revision).
+    pub decision_ttl: Duration,
+    /// How long a definitive denial is reused; transient failures never are.
+    pub denial_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,8 @@ pub(super) struct RawAuth {
 pub(super) struct RawCache {
     pub manifest_bytes: Option<u64>,
     pub tag_ttl: Option<String>,
+    pub decision_ttl: Option<String>,
+    pub denial_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,18 +13,19 @@ use url::Url;
 
 use super::raw::{RawAuth, RawCache, RawTimeouts, RawUpstream};
 use super::{
-    docker_config, CacheConfig, Config, ConfigError, Credentials, NoMatchPolicy, Timeouts,
-    UpstreamConfig,
+    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, NoMatchPolicy,
+    Timeouts, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 6] = [
+const TOP_LEVEL_KEYS: [&str; 7] = [
     "listen",
     "upstreams",
     "policies",
     "no-match-policy",
     "cache",
     "timeouts",
+    "blobs",
 ];
 
 /// Collects problems while walking the file.
@@ -91,10 +92,14 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     };
 
     let cache = validate_cache(&mut problems, map.get("cache"));
+    let blobs = match map.get("blobs") {
+        None => Some(BlobMode::Strict),
+        Some(v) => deserialize::<BlobMode>(&mut problems, "blobs", v),
+    };
     let timeouts = validate_timeouts(&mut problems, map.get("timeouts"));
 
-    match (listen, no_match_policy, cache, timeouts) {
-        (Some(listen), Some(no_match_policy), Some(cache), Some(timeouts))
+    match (listen, no_match_policy, cache, timeouts, blobs) {
+        (Some(listen), Some(no_match_policy), Some(cache), Some(timeouts), Some(blobs))
             if problems.0.is_empty() =>
         {
             Ok(Config {
@@ -104,6 +109,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
                 no_match_policy,
                 cache,
                 timeouts,
+                blobs,
             })
         }
         _ => Err(problems.0),
@@ -295,6 +301,8 @@ fn validate_cache(problems: &mut Problems, value: Option<&Value>) -> Option<Cach
         None | Some(Value::Null) => RawCache {
             manifest_bytes: None,
             tag_ttl: None,
+            decision_ttl: None,
+            denial_ttl: None,
         },
         Some(v) => deserialize::<RawCache>(problems, "cache", v)?,
     };
@@ -304,9 +312,23 @@ fn validate_cache(problems: &mut Problems, value: Option<&Value>) -> Option<Cach
         raw.tag_ttl.as_deref(),
         Duration::ZERO,
     );
+    let decision_ttl = duration(
+        problems,
+        "cache.decision-ttl",
+        raw.decision_ttl.as_deref(),
+        Duration::from_secs(600),
+    );
+    let denial_ttl = duration(
+        problems,
+        "cache.denial-ttl",
+        raw.denial_ttl.as_deref(),
+        Duration::from_secs(60),
+    );
     Some(CacheConfig {
         manifest_bytes: raw.manifest_bytes.unwrap_or(64 * 1024 * 1024),
         tag_ttl: tag_ttl?,
+        decision_ttl: decision_ttl?,
+        denial_ttl: denial_ttl?,
     })
 }
 

@@ -10,8 +10,8 @@ use serde_yaml_ng::Value;
 
 use super::file::{RawAuthority, RawPolicy};
 use super::{
-    normalize_glob, Authority, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet, SignatureSource,
-    REVISIONS,
+    normalize_glob, Authority, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
+    SignatureSource, REVISIONS,
 };
 use crate::config::NoMatchPolicy;
 use crate::verify::PublicKey;
@@ -30,7 +30,10 @@ pub struct PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
-const API_VERSIONS: [&str; 2] = ["policy.sigstore.dev/v1beta1", "policy.sigstore.dev/v1alpha1"];
+const API_VERSIONS: [&str; 2] = [
+    "policy.sigstore.dev/v1beta1",
+    "policy.sigstore.dev/v1alpha1",
+];
 
 impl PolicySet {
     /// Load every policy file in `dir` (not recursive, sorted by name).
@@ -43,7 +46,8 @@ impl PolicySet {
                 message,
             }])
         };
-        let entries = std::fs::read_dir(dir).map_err(|e| error(format!("cannot read policy directory: {e}")))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| error(format!("cannot read policy directory: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
@@ -51,7 +55,8 @@ impl PolicySet {
         files.sort();
         let mut documents = Vec::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| error(format!("cannot read '{}': {e}", file.display())))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| error(format!("cannot read '{}': {e}", file.display())))?;
             documents.push((file, text));
         }
         PolicySet::from_files(&documents, no_match)
@@ -59,7 +64,10 @@ impl PolicySet {
 
     /// Load policies from `(file, text)` pairs; `file` names them in errors
     /// and anchors relative key paths.
-    pub fn from_files(files: &[(PathBuf, String)], no_match: NoMatchPolicy) -> Result<PolicySet, PolicyErrors> {
+    pub fn from_files(
+        files: &[(PathBuf, String)],
+        no_match: NoMatchPolicy,
+    ) -> Result<PolicySet, PolicyErrors> {
         let mut errors = Vec::new();
         let mut policies: Vec<Policy> = Vec::new();
         let mut globs = GlobSetBuilder::new();
@@ -83,23 +91,37 @@ impl PolicySet {
                     Ok(raw) => raw,
                     Err(e) => {
                         let path = e.path().to_string();
-                        problems.push(if path == "." { "" } else { &path }, e.into_inner().to_string());
+                        problems.push(
+                            if path == "." { "" } else { &path },
+                            e.into_inner().to_string(),
+                        );
                         continue;
                     }
                 };
-                let Some(policy) = validate(&mut problems, raw) else { continue };
+                let Some(policy) = validate(&mut problems, raw) else {
+                    continue;
+                };
                 if policies.iter().any(|p| p.name == policy.0.name) {
-                    problems.push("metadata.name", format!("policy '{}' is defined twice", policy.0.name));
+                    problems.push(
+                        "metadata.name",
+                        format!("policy '{}' is defined twice", policy.0.name),
+                    );
                     continue;
                 }
                 let owner = policies.len();
                 for (i, glob) in policy.1.iter().enumerate() {
-                    match GlobBuilder::new(&normalize_glob(glob)).literal_separator(true).build() {
+                    match GlobBuilder::new(&normalize_glob(glob))
+                        .literal_separator(true)
+                        .build()
+                    {
                         Ok(g) => {
                             globs.add(g);
                             glob_owner.push(owner);
                         }
-                        Err(e) => problems.push(&format!("spec.images[{i}].glob"), format!("error parsing glob '{glob}': {e}")),
+                        Err(e) => problems.push(
+                            &format!("spec.images[{i}].glob"),
+                            format!("error parsing glob '{glob}': {e}"),
+                        ),
                     }
                 }
                 policies.push(policy.0);
@@ -151,7 +173,10 @@ impl Problems<'_> {
 fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<String>)> {
     let before = problems.errors.len();
     if !API_VERSIONS.contains(&raw.api_version.as_str()) {
-        problems.push("apiVersion", format!("'{}' is not {}", raw.api_version, API_VERSIONS.join(" or ")));
+        problems.push(
+            "apiVersion",
+            format!("'{}' is not {}", raw.api_version, API_VERSIONS.join(" or ")),
+        );
     }
     if raw.kind != "ClusterImagePolicy" {
         problems.push("kind", format!("'{}' is not ClusterImagePolicy", raw.kind));
@@ -168,7 +193,10 @@ fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<
         if image.glob.contains('@') || (image.glob.contains('/') && last.contains(':')) {
             problems.push(
                 &format!("spec.images[{i}].glob"),
-                format!("'{}': globs match repository names; tags and digests are not part of them", image.glob),
+                format!(
+                    "'{}': globs match repository names; tags and digests are not part of them",
+                    image.glob
+                ),
             );
         }
     }
@@ -176,7 +204,10 @@ fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<
         problems.push("spec.policy", "CUE/Rego policies are not supported yet");
     }
     if spec.match_.is_some() {
-        problems.push("spec.match", "Kubernetes resource matching has no meaning at a registry");
+        problems.push(
+            "spec.match",
+            "Kubernetes resource matching has no meaning at a registry",
+        );
     }
     let mode = match spec.mode.as_deref() {
         None | Some("enforce") => Mode::Enforce,
@@ -191,14 +222,21 @@ fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<
         Some("index") => PlatformManifests::Index,
         Some("child") => PlatformManifests::Child,
         Some(other) => {
-            problems.push("spec.platformManifests", format!("'{other}' is not index, child or either"));
+            problems.push(
+                "spec.platformManifests",
+                format!("'{other}' is not index, child or either"),
+            );
             PlatformManifests::Either
         }
     };
     if spec.authorities.is_empty() {
         problems.push("spec.authorities", "at least one authority is required");
     }
-    let base = problems.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = problems
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut authorities = Vec::new();
     for (i, raw) in spec.authorities.into_iter().enumerate() {
         if let Some(a) = authority(problems, &format!("spec.authorities[{i}]"), i, raw, &base) {
@@ -221,13 +259,38 @@ fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<
     ))
 }
 
-fn authority(problems: &mut Problems<'_>, path: &str, index: usize, raw: RawAuthority, base: &Path) -> Option<Authority> {
-    let name = raw.name.clone().unwrap_or_else(|| format!("authority-{index}"));
+fn authority(
+    problems: &mut Problems<'_>,
+    path: &str,
+    index: usize,
+    raw: RawAuthority,
+    base: &Path,
+) -> Option<Authority> {
+    let name = raw
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("authority-{index}"));
     for (key, present, why) in [
-        ("ctlog", raw.ctlog.is_some(), "transparency-log settings are not supported yet"),
-        ("attestations", raw.attestations.is_some(), "attestations are not supported yet"),
-        ("rfc3161timestamp", raw.rfc3161timestamp.is_some(), "RFC 3161 timestamps are not supported yet"),
-        ("keyless", raw.keyless.is_some(), "keyless (Fulcio) authorities are not supported yet"),
+        (
+            "ctlog",
+            raw.ctlog.is_some(),
+            "transparency-log settings are not supported yet",
+        ),
+        (
+            "attestations",
+            raw.attestations.is_some(),
+            "attestations are not supported yet",
+        ),
+        (
+            "rfc3161timestamp",
+            raw.rfc3161timestamp.is_some(),
+            "RFC 3161 timestamps are not supported yet",
+        ),
+        (
+            "keyless",
+            raw.keyless.is_some(),
+            "keyless (Fulcio) authorities are not supported yet",
+        ),
     ] {
         if present {
             problems.push(&format!("{path}.{key}"), why);
@@ -237,50 +300,83 @@ fn authority(problems: &mut Problems<'_>, path: &str, index: usize, raw: RawAuth
     for (i, s) in raw.source.iter().enumerate() {
         let spath = format!("{path}.source[{i}]");
         if s.signature_pull_secrets.is_some() {
-            problems.push(&format!("{spath}.signaturePullSecrets"), "use the upstream's credentials in signgate's config instead");
+            problems.push(
+                &format!("{spath}.signaturePullSecrets"),
+                "use the upstream's credentials in signgate's config instead",
+            );
         }
         if s.tag_prefix.is_some() {
-            problems.push(&format!("{spath}.tagPrefix"), "tag prefixes are not supported yet");
+            problems.push(
+                &format!("{spath}.tagPrefix"),
+                "tag prefixes are not supported yet",
+            );
         }
         match &s.oci {
             None => problems.push(&spath, "'oci' is required"),
             Some(oci) => match parse_source(oci) {
                 Some(source) => sources.push(source),
-                None => problems.push(&format!("{spath}.oci"), format!("'{oci}' is not registry/repository")),
+                None => problems.push(
+                    &format!("{spath}.oci"),
+                    format!("'{oci}' is not registry/repository"),
+                ),
             },
         }
     }
-    let kinds = usize::from(raw.key.is_some()) + usize::from(raw.static_.is_some()) + usize::from(raw.keyless.is_some());
+    let kinds = usize::from(raw.key.is_some())
+        + usize::from(raw.static_.is_some())
+        + usize::from(raw.keyless.is_some());
     if kinds != 1 {
-        problems.push(path, "exactly one of 'key', 'keyless' or 'static' is required");
+        problems.push(
+            path,
+            "exactly one of 'key', 'keyless' or 'static' is required",
+        );
         return None;
     }
     let kind = if let Some(key) = raw.key {
         if key.kms.is_some() {
-            problems.push(&format!("{path}.key.kms"), "KMS keys are not supported: give the public key as 'data' or 'path'");
+            problems.push(
+                &format!("{path}.key.kms"),
+                "KMS keys are not supported: give the public key as 'data' or 'path'",
+            );
         }
         if key.secret_ref.is_some() {
-            problems.push(&format!("{path}.key.secretRef"), "Kubernetes secrets are not available to signgate: use 'data' or 'path'");
+            problems.push(
+                &format!("{path}.key.secretRef"),
+                "Kubernetes secrets are not available to signgate: use 'data' or 'path'",
+            );
         }
         if let Some(h) = key.hash_algorithm.as_deref() {
             if h != "sha256" {
-                problems.push(&format!("{path}.key.hashAlgorithm"), format!("'{h}' is not supported (only sha256, cosign's default)"));
+                problems.push(
+                    &format!("{path}.key.hashAlgorithm"),
+                    format!("'{h}' is not supported (only sha256, cosign's default)"),
+                );
             }
         }
         let pem = match (key.data, key.path) {
             (Some(data), None) => data,
             (None, Some(p)) => {
-                let file = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { base.join(&p) };
+                let file = if Path::new(&p).is_absolute() {
+                    PathBuf::from(&p)
+                } else {
+                    base.join(&p)
+                };
                 match std::fs::read_to_string(&file) {
                     Ok(text) => text,
                     Err(e) => {
-                        problems.push(&format!("{path}.key.path"), format!("cannot read '{}': {e}", file.display()));
+                        problems.push(
+                            &format!("{path}.key.path"),
+                            format!("cannot read '{}': {e}", file.display()),
+                        );
                         return None;
                     }
                 }
             }
             _ => {
-                problems.push(&format!("{path}.key"), "exactly one of 'data' or 'path' is required");
+                problems.push(
+                    &format!("{path}.key"),
+                    "exactly one of 'data' or 'path' is required",
+                );
                 return None;
             }
         };
@@ -293,17 +389,30 @@ fn authority(problems: &mut Problems<'_>, path: &str, index: usize, raw: RawAuth
         }
     } else if let Some(s) = raw.static_ {
         match s.action.as_str() {
-            "pass" => AuthorityKind::Static { pass: true, message: s.message },
-            "fail" => AuthorityKind::Static { pass: false, message: s.message },
+            "pass" => AuthorityKind::Static {
+                pass: true,
+                message: s.message,
+            },
+            "fail" => AuthorityKind::Static {
+                pass: false,
+                message: s.message,
+            },
             other => {
-                problems.push(&format!("{path}.static.action"), format!("'{other}' is not pass or fail"));
+                problems.push(
+                    &format!("{path}.static.action"),
+                    format!("'{other}' is not pass or fail"),
+                );
                 return None;
             }
         }
     } else {
         return None;
     };
-    Some(Authority { name, kind, sources })
+    Some(Authority {
+        name,
+        kind,
+        sources,
+    })
 }
 
 /// `registry/repository` of a `source[].oci`.
@@ -311,7 +420,10 @@ fn parse_source(oci: &str) -> Option<SignatureSource> {
     let (registry, repository) = oci.split_once('/')?;
     let registry = registry.parse().ok()?;
     let repository = repository.parse().ok()?;
-    Some(SignatureSource { registry, repository })
+    Some(SignatureSource {
+        registry,
+        repository,
+    })
 }
 
 impl fmt::Display for PolicyError {

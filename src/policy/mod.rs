@@ -127,7 +127,12 @@ impl PolicySet {
         if matched.is_empty() {
             return Applicable::NoMatch(self.no_match);
         }
-        Applicable::Policies(matched.into_iter().filter_map(|i| self.policies.get(i)).collect())
+        Applicable::Policies(
+            matched
+                .into_iter()
+                .filter_map(|i| self.policies.get(i))
+                .collect(),
+        )
     }
 }
 

@@ -5,14 +5,21 @@ use super::*;
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDWeWCVKhSgxaA+jFTUcjhzKpEXNN\nRuvXZDUbVdg6X+Ts1mspXFWVJqRs7Gqb4u9srJr1ww+RbNxmEuwUKAsNaw==\n-----END PUBLIC KEY-----\n";
 
 fn policy(name: &str, globs: &[&str], authority: &str) -> String {
-    let images: String = globs.iter().map(|g| format!("    - glob: \"{g}\"\n")).collect();
+    let images: String = globs
+        .iter()
+        .map(|g| format!("    - glob: \"{g}\"\n"))
+        .collect();
     format!("apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\nspec:\n  images:\n{images}  authorities:\n{authority}")
 }
 
 const PASS: &str = "    - static:\n        action: pass\n";
 
 fn set(docs: &[String], no_match: NoMatchPolicy) -> PolicySet {
-    PolicySet::from_files(&[(PathBuf::from("/p/policies.yaml"), docs.join("---\n"))], no_match).unwrap()
+    PolicySet::from_files(
+        &[(PathBuf::from("/p/policies.yaml"), docs.join("---\n"))],
+        no_match,
+    )
+    .unwrap()
 }
 
 fn names(set: &PolicySet, image: &str) -> Vec<String> {
@@ -39,7 +46,10 @@ fn globs_follow_policy_controller_semantics() {
         ("ghcr.io/org/team/app", &["any-depth", "everything"]),
         ("ghcr.io/other/app", &["everything"]),
         ("index.docker.io/library/nginx", &["hub", "everything"]),
-        ("index.docker.io/bitnami/redis", &["hub-alias", "everything"]),
+        (
+            "index.docker.io/bitnami/redis",
+            &["hub-alias", "everything"],
+        ),
     ];
     for (image, want) in table {
         assert_eq!(names(&s, image), want.to_vec(), "{image}");
@@ -48,9 +58,15 @@ fn globs_follow_policy_controller_semantics() {
 
 #[test]
 fn images_matching_no_policy_follow_no_match() {
-    let s = set(&[policy("a", &["ghcr.io/org/*"], PASS)], NoMatchPolicy::Warn);
+    let s = set(
+        &[policy("a", &["ghcr.io/org/*"], PASS)],
+        NoMatchPolicy::Warn,
+    );
     assert_eq!(names(&s, "quay.io/x/y"), ["no-match:Warn"]);
-    assert_eq!(names(&PolicySet::empty(NoMatchPolicy::Allow), "x/y"), ["no-match:Allow"]);
+    assert_eq!(
+        names(&PolicySet::empty(NoMatchPolicy::Allow), "x/y"),
+        ["no-match:Allow"]
+    );
 }
 
 #[test]
@@ -68,7 +84,10 @@ fn authorities_modes_and_sources_are_parsed() {
         "    - name: release-key\n      key:\n        data: |\n{}      source:\n        - oci: registry.test/signatures\n    - static:\n        action: fail\n        message: nope\n",
         KEY.lines().map(|l| format!("          {l}\n")).collect::<String>()
     );
-    let doc = policy("p", &["registry.test/**"], &key_authority).replace("spec:\n", "spec:\n  mode: warn\n  platformManifests: child\n");
+    let doc = policy("p", &["registry.test/**"], &key_authority).replace(
+        "spec:\n",
+        "spec:\n  mode: warn\n  platformManifests: child\n",
+    );
     let s = set(&[doc], NoMatchPolicy::Deny);
     let p = &s.policies()[0];
     assert_eq!(p.mode, Mode::Warn);
@@ -76,9 +95,14 @@ fn authorities_modes_and_sources_are_parsed() {
     assert_eq!(p.authorities.len(), 2);
     assert_eq!(p.authorities[0].name, "release-key");
     assert!(matches!(p.authorities[0].kind, AuthorityKind::Key(_)));
-    assert_eq!(p.authorities[0].sources[0].repository.as_str(), "signatures");
+    assert_eq!(
+        p.authorities[0].sources[0].repository.as_str(),
+        "signatures"
+    );
     assert_eq!(p.authorities[1].name, "authority-1");
-    assert!(matches!(&p.authorities[1].kind, AuthorityKind::Static { pass: false, message: Some(m) } if m == "nope"));
+    assert!(
+        matches!(&p.authorities[1].kind, AuthorityKind::Static { pass: false, message: Some(m) } if m == "nope")
+    );
 }
 
 #[test]
@@ -89,33 +113,109 @@ fn revisions_change_with_every_load() {
 }
 
 fn errors(doc: &str) -> Vec<String> {
-    let err = PolicySet::from_files(&[(PathBuf::from("/p/bad.yaml"), doc.to_owned())], NoMatchPolicy::Deny).unwrap_err();
+    let err = PolicySet::from_files(
+        &[(PathBuf::from("/p/bad.yaml"), doc.to_owned())],
+        NoMatchPolicy::Deny,
+    )
+    .unwrap_err();
     err.0.iter().map(ToString::to_string).collect()
 }
 
 #[test]
 fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
     let cases: &[(String, &str)] = &[
-        (policy("a", &["x/*"], "    - key:\n        kms: awskms:///x\n"), "document 1: spec.authorities[0].key.kms: KMS keys are not supported"),
-        (policy("a", &["x/*"], "    - key:\n        secretRef: {name: s}\n"), "spec.authorities[0].key.secretRef"),
-        (policy("a", &["x/*"], "    - keyless:\n        identities: [{issuer: i, subject: s}]\n"), "spec.authorities[0].keyless: keyless (Fulcio) authorities are not supported yet"),
-        (policy("a", &["x/*"], "    - static: {action: pass}\n      attestations: []\n"), "spec.authorities[0].attestations"),
-        (policy("a", &["x/*"], PASS).replace("spec:\n", "spec:\n  policy: {type: cue, data: x}\n"), "spec.policy: CUE/Rego policies are not supported yet"),
-        (policy("a", &["x/*"], PASS).replace("spec:\n", "spec:\n  mode: audit\n"), "spec.mode: 'audit' is not enforce or warn"),
-        (policy("a", &["x/*"], "    - static: {action: maybe}\n"), "spec.authorities[0].static.action"),
-        (policy("a", &["x/*"], "    - key: {data: not-a-key}\n"), "spec.authorities[0].key: not a PEM public key"),
-        (policy("a", &["x/*"], "    - key: {path: missing.pub}\n"), "spec.authorities[0].key.path: cannot read '/p/missing.pub'"),
-        (policy("a", &["x/*"], "    - static: {action: pass}\n      colour: blue\n"), "spec.authorities[0].colour: unknown field `colour`"),
-        (policy("a", &["x/{a,b"], PASS), "spec.images[0].glob: error parsing glob"),
-        (policy("a", &["x/app:latest"], PASS), "tags and digests are not part of them"),
-        (policy("a", &["x/*"], "    - static: {action: pass}\n      key: {data: x}\n"), "exactly one of 'key', 'keyless' or 'static'"),
-        (policy("a", &["x/*"], PASS).replace("ClusterImagePolicy", "ImagePolicy"), "kind: 'ImagePolicy' is not ClusterImagePolicy"),
-        (format!("{}---\n{}", policy("a", &["x/*"], PASS), policy("a", &["y/*"], PASS)), "document 2: metadata.name: policy 'a' is defined twice"),
+        (
+            policy("a", &["x/*"], "    - key:\n        kms: awskms:///x\n"),
+            "document 1: spec.authorities[0].key.kms: KMS keys are not supported",
+        ),
+        (
+            policy("a", &["x/*"], "    - key:\n        secretRef: {name: s}\n"),
+            "spec.authorities[0].key.secretRef",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - keyless:\n        identities: [{issuer: i, subject: s}]\n",
+            ),
+            "spec.authorities[0].keyless: keyless (Fulcio) authorities are not supported yet",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - static: {action: pass}\n      attestations: []\n",
+            ),
+            "spec.authorities[0].attestations",
+        ),
+        (
+            policy("a", &["x/*"], PASS)
+                .replace("spec:\n", "spec:\n  policy: {type: cue, data: x}\n"),
+            "spec.policy: CUE/Rego policies are not supported yet",
+        ),
+        (
+            policy("a", &["x/*"], PASS).replace("spec:\n", "spec:\n  mode: audit\n"),
+            "spec.mode: 'audit' is not enforce or warn",
+        ),
+        (
+            policy("a", &["x/*"], "    - static: {action: maybe}\n"),
+            "spec.authorities[0].static.action",
+        ),
+        (
+            policy("a", &["x/*"], "    - key: {data: not-a-key}\n"),
+            "spec.authorities[0].key: not a PEM public key",
+        ),
+        (
+            policy("a", &["x/*"], "    - key: {path: missing.pub}\n"),
+            "spec.authorities[0].key.path: cannot read '/p/missing.pub'",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - static: {action: pass}\n      colour: blue\n",
+            ),
+            "spec.authorities[0].colour: unknown field `colour`",
+        ),
+        (
+            policy("a", &["x/{a,b"], PASS),
+            "spec.images[0].glob: error parsing glob",
+        ),
+        (
+            policy("a", &["x/app:latest"], PASS),
+            "tags and digests are not part of them",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - static: {action: pass}\n      key: {data: x}\n",
+            ),
+            "exactly one of 'key', 'keyless' or 'static'",
+        ),
+        (
+            policy("a", &["x/*"], PASS).replace("ClusterImagePolicy", "ImagePolicy"),
+            "kind: 'ImagePolicy' is not ClusterImagePolicy",
+        ),
+        (
+            format!(
+                "{}---\n{}",
+                policy("a", &["x/*"], PASS),
+                policy("a", &["y/*"], PASS)
+            ),
+            "document 2: metadata.name: policy 'a' is defined twice",
+        ),
     ];
     for (doc, want) in cases {
         let errs = errors(doc);
-        assert!(errs.iter().any(|e| e.contains(want)), "want {want:?} in {errs:#?}");
-        assert!(errs.iter().all(|e| e.starts_with("/p/bad.yaml")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "want {want:?} in {errs:#?}"
+        );
+        assert!(
+            errs.iter().all(|e| e.starts_with("/p/bad.yaml")),
+            "{errs:?}"
+        );
     }
 }
 
@@ -123,10 +223,22 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
 fn a_directory_loads_every_yaml_file_and_ignores_others() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.yaml"), policy("a", &["x/*"], PASS)).unwrap();
-    std::fs::write(dir.path().join("b.yml"), format!("{}---\n{}", policy("b", &["y/*"], PASS), policy("c", &["z/*"], PASS))).unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        format!(
+            "{}---\n{}",
+            policy("b", &["y/*"], PASS),
+            policy("c", &["z/*"], PASS)
+        ),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("README.md"), "# not a policy").unwrap();
     std::fs::write(dir.path().join("key.pub"), KEY).unwrap();
-    std::fs::write(dir.path().join("d.yaml"), policy("d", &["k/*"], "    - key: {path: key.pub}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("d.yaml"),
+        policy("d", &["k/*"], "    - key: {path: key.pub}\n"),
+    )
+    .unwrap();
     let s = PolicySet::load_dir(dir.path(), NoMatchPolicy::Deny).unwrap();
     let names: Vec<&str> = s.policies().iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);

@@ -20,6 +20,15 @@ impl App {
         headers: &HeaderMap,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let upstream = self.upstream(target)?;
+        if !self
+            .gate
+            .blob_admitted(target.upstream, &target.repository, digest)
+        {
+            return Err(ProxyError::BlobNotAdmitted {
+                repository: target.repository.clone(),
+                digest: digest.clone(),
+            });
+        }
         let range = headers.get(RANGE).filter(|v| is_byte_range(v)).cloned();
         let http_method = match method {
             ReadMethod::Get => Method::GET,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::decide::Denial;
+use crate::oci::{Digest, Repository};
 use crate::route::RouteError;
 use crate::upstream::UpstreamError;
 
@@ -13,8 +14,13 @@ pub enum ProxyError {
     /// Shared because concurrent requests may share one upstream fetch.
     #[error(transparent)]
     Upstream(Arc<UpstreamError>),
-    #[error("{}", .0.message)]
+    #[error("{0}")]
     Denied(Denial),
+    #[error("blob {digest} is not referenced by a manifest signgate admitted from {repository}: pull the image's manifest through signgate first")]
+    BlobNotAdmitted {
+        repository: Repository,
+        digest: Digest,
+    },
     /// A bug; the detail goes to the logs, never to the client.
     #[error("internal error: {0}")]
     Internal(String),

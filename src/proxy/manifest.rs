@@ -6,6 +6,8 @@ use std::sync::Arc;
 use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Response};
 
+use std::net::SocketAddr;
+
 use super::{App, ProxyError};
 use crate::decide::{Decision, Subject};
 use crate::oci::{Reference, DEFAULT_MANIFEST_ACCEPT};
@@ -23,6 +25,7 @@ impl App {
         target: &Target,
         reference: &Reference,
         headers: &HeaderMap,
+        client: Option<SocketAddr>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let upstream = self.upstream(target)?;
         // The client's Accept decides which manifest a tag resolves to
@@ -71,14 +74,21 @@ impl App {
         };
 
         let subject = Subject {
-            upstream: upstream.name(),
+            upstream: target.upstream,
+            registry: upstream.name(),
             repository: &target.repository,
+            reference: reference.as_str(),
             manifest: &manifest,
+            client,
         };
         match self.gate.decide(subject).await {
-            Decision::Admit(admission) => Ok(respond::manifest(
+            Decision::Admit {
+                admission,
+                warnings,
+            } => Ok(respond::manifest(
                 &admission,
                 &manifest,
+                &warnings,
                 method == ReadMethod::Head,
             )),
             Decision::Deny(denial) => Err(ProxyError::Denied(denial)),

@@ -20,8 +20,9 @@ use tracing::{field::Empty, Instrument};
 pub use error::ProxyError;
 
 use crate::cache::Caches;
-use crate::config::Config;
-use crate::decide::Gate;
+use crate::config::{BlobMode, Config};
+use crate::decide::{DecisionTtls, Gate};
+use crate::policy::PolicySet;
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Route, Router, Target};
 use crate::upstream::{Upstream, Upstreams};
@@ -29,22 +30,36 @@ use crate::upstream::{Upstream, Upstreams};
 /// Shared state of a running signgate.
 pub struct App {
     router: Router,
-    upstreams: Upstreams,
+    upstreams: Arc<Upstreams>,
     caches: Caches,
     gate: Gate,
 }
 
 impl App {
-    pub fn new(config: &Config) -> Result<App, String> {
+    /// Build the app from a validated config and the policies it names.
+    pub fn new(config: &Config, policies: PolicySet) -> Result<App, String> {
         for u in config.upstreams.iter().filter(|u| u.insecure) {
             tracing::warn!(upstream = %u.name, url = %u.url, "upstream is insecure: plain HTTP or unverified TLS");
         }
+        if config.blobs == BlobMode::Passthrough {
+            tracing::warn!("blobs: passthrough: blobs are served without an admitted manifest");
+        }
+        let upstreams = Arc::new(Upstreams::new(config)?);
+        let ttls = DecisionTtls {
+            allow: config.cache.decision_ttl,
+            deny: config.cache.denial_ttl,
+        };
         Ok(App {
             router: Router::new(&config.upstreams),
-            upstreams: Upstreams::new(config)?,
+            upstreams: upstreams.clone(),
             caches: Caches::new(config.cache.manifest_bytes, config.cache.tag_ttl),
-            gate: Gate::allow_all(),
+            gate: Gate::new(policies, upstreams, ttls, config.blobs == BlobMode::Strict),
         })
+    }
+
+    /// Replace the policy set (a reload); cached decisions retire with it.
+    pub fn replace_policies(&self, policies: PolicySet) {
+        self.gate.replace_policies(policies);
     }
 
     /// Answer one request. Never fails: errors become OCI error responses.
@@ -67,7 +82,7 @@ impl App {
         );
         async move {
             let head = parts.method == http::Method::HEAD;
-            let response = match self.dispatch(&parts).await {
+            let response = match self.dispatch(&parts, client).await {
                 Ok(response) => response,
                 Err(e) => {
                     match &e {
@@ -93,6 +108,7 @@ impl App {
     async fn dispatch(
         &self,
         parts: &http::request::Parts,
+        client: Option<SocketAddr>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let (method, route) =
             self.router
@@ -103,7 +119,7 @@ impl App {
             Route::Manifest { target, reference } => {
                 let span = tracing::Span::current();
                 span.record("reference", reference.as_str());
-                self.manifest(method, &target, &reference, &parts.headers)
+                self.manifest(method, &target, &reference, &parts.headers, client)
                     .await
             }
             Route::Blob { target, digest } => {

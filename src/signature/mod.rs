@@ -62,7 +62,11 @@ struct SigDescriptor {
 }
 
 /// Find every signature layer for `digest` in `repository` on `upstream`.
-pub async fn discover(upstream: &Upstream, repository: &Repository, digest: &Digest) -> Result<Discovered, UpstreamError> {
+pub async fn discover(
+    upstream: &Upstream,
+    repository: &Repository,
+    digest: &Digest,
+) -> Result<Discovered, UpstreamError> {
     let mut found = Discovered {
         looked_at: Vec::new(),
         layers: Vec::new(),
@@ -72,22 +76,40 @@ pub async fn discover(upstream: &Upstream, repository: &Repository, digest: &Dig
 }
 
 /// The cosign tag scheme: `<repo>:sha256-<hex>.sig`.
-async fn sig_tag(upstream: &Upstream, repository: &Repository, digest: &Digest, found: &mut Discovered) -> Result<(), UpstreamError> {
+async fn sig_tag(
+    upstream: &Upstream,
+    repository: &Repository,
+    digest: &Digest,
+    found: &mut Discovered,
+) -> Result<(), UpstreamError> {
     let tag: Tag = format!("{}.sig", digest.to_tag_form())
         .parse()
-        .map_err(|_| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse("signature tag".into())))?;
-    found.looked_at.push(format!("{}/{repository}:{tag}", upstream.name()));
+        .map_err(|_| {
+            UpstreamError::new(
+                upstream.name(),
+                UpstreamErrorKind::BadResponse("signature tag".into()),
+            )
+        })?;
+    found
+        .looked_at
+        .push(format!("{}/{repository}:{tag}", upstream.name()));
     let accept = HeaderValue::from_static(
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     );
-    let Some(manifest) = upstream.fetch_tagged_manifest(repository, &tag, &accept).await? else {
+    let Some(manifest) = upstream
+        .fetch_tagged_manifest(repository, &tag, &accept)
+        .await?
+    else {
         return Ok(());
     };
-    let bad = |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
-    let parsed: SigManifest =
-        serde_json::from_slice(manifest.bytes()).map_err(|e| bad(format!("signature manifest {tag} is unreadable: {e}")))?;
+    let bad =
+        |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
+    let parsed: SigManifest = serde_json::from_slice(manifest.bytes())
+        .map_err(|e| bad(format!("signature manifest {tag} is unreadable: {e}")))?;
     if parsed.layers.len() > MAX_LAYERS {
-        return Err(bad(format!("signature manifest {tag} has more than {MAX_LAYERS} layers")));
+        return Err(bad(format!(
+            "signature manifest {tag} has more than {MAX_LAYERS} layers"
+        )));
     }
     for layer in parsed.layers {
         let layer_digest: Digest = layer
@@ -97,7 +119,9 @@ async fn sig_tag(upstream: &Upstream, repository: &Repository, digest: &Digest, 
         // Only simple-signing payloads are signatures; anything else is
         // kept (without payload) so the verifier can say what it was.
         let payload = if layer.media_type == SIMPLE_SIGNING && layer.size <= MAX_PAYLOAD as u64 {
-            upstream.fetch_blob(repository, &layer_digest, MAX_PAYLOAD).await?
+            upstream
+                .fetch_blob(repository, &layer_digest, MAX_PAYLOAD)
+                .await?
         } else {
             Bytes::new()
         };

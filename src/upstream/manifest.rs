@@ -167,3 +167,135 @@ mod tests {
         }
     }
 }
+
+/// What a manifest points at, read when a decision needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Manifests an index lists.
+    pub children: Vec<Digest>,
+    /// Config and layer blobs an image manifest uses.
+    pub blobs: Vec<Digest>,
+    /// Every layer (or every listed artifact) is a signature or attestation:
+    /// served unverified so clients can verify signatures themselves.
+    pub signature_artifact: bool,
+}
+
+/// Layer media types of signatures and attestations (cosign simple
+/// signing, DSSE envelopes, sigstore bundles).
+const SIGNATURE_LAYER_TYPES: [&str; 5] = [
+    "application/vnd.dev.cosign.simplesigning.v1+json",
+    "application/vnd.dsse.envelope.v1+json",
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+];
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    #[serde(default)]
+    media_type: String,
+    digest: String,
+    artifact_type: Option<String>,
+}
+
+fn is_signature_type(media_type: &str) -> bool {
+    SIGNATURE_LAYER_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(media_type))
+}
+
+impl Manifest {
+    /// The digests this manifest references. Unparsable descriptors are
+    /// skipped (and so never admitted).
+    pub fn references(&self) -> References {
+        let Ok(shape) = serde_json::from_slice::<Shape>(&self.bytes) else {
+            return References::default();
+        };
+        let children = shape
+            .manifests
+            .iter()
+            .filter_map(|d| d.digest.parse().ok())
+            .collect();
+        let blobs = shape
+            .config
+            .iter()
+            .chain(&shape.layers)
+            .filter_map(|d| d.digest.parse().ok())
+            .collect();
+        let signature_artifact = if shape.manifests.is_empty() {
+            !shape.layers.is_empty()
+                && shape
+                    .layers
+                    .iter()
+                    .all(|l| is_signature_type(&l.media_type))
+        } else {
+            shape
+                .manifests
+                .iter()
+                .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
+        };
+        References {
+            children,
+            blobs,
+            signature_artifact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod references_tests {
+    use super::*;
+
+    fn manifest(json: &str) -> Manifest {
+        Manifest::from_upstream(None, None, Bytes::from(json.to_owned())).unwrap()
+    }
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn images_reference_config_and_layers_and_indexes_their_children() {
+        let image = manifest(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}]}}"#
+        ));
+        let r = image.references();
+        assert_eq!(
+            r.blobs.iter().map(Digest::as_str).collect::<Vec<_>>(),
+            [D1, D2]
+        );
+        assert!(r.children.is_empty());
+        assert!(!r.signature_artifact);
+        let index = manifest(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D1}","size":1}}]}}"#
+        ));
+        assert_eq!(index.references().children.len(), 1);
+        assert!(!index.references().signature_artifact);
+    }
+
+    #[test]
+    fn signature_artifacts_are_recognised_by_every_layer_not_by_name() {
+        let sig = manifest(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":1}}]}}"#
+        ));
+        assert!(sig.references().signature_artifact);
+        let mixed = manifest(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":1}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}]}}"#
+        ));
+        assert!(!mixed.references().signature_artifact);
+        let empty = manifest(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[]}}"#
+        ));
+        assert!(!empty.references().signature_artifact);
+    }
+}

@@ -26,7 +26,7 @@ use url::Url;
 
 pub use body::{BlobBody, StreamError};
 pub use error::{UpstreamError, UpstreamErrorKind};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, References};
 pub use referrers::Referrers;
 
 use self::auth::Auth;
@@ -96,6 +96,14 @@ impl Upstreams {
 
     pub fn get(&self, id: UpstreamId) -> Option<&Arc<Upstream>> {
         self.list.get(id.0)
+    }
+
+    /// The upstream configured under `name`.
+    pub fn find(&self, name: &RegistryName) -> Option<UpstreamId> {
+        self.list
+            .iter()
+            .position(|u| &u.name == name)
+            .map(UpstreamId)
     }
 }
 
@@ -183,7 +191,12 @@ impl Upstream {
     }
 
     /// Fetch a manifest by tag, hashing it; `None` when the tag does not exist.
-    pub async fn fetch_tagged_manifest(&self, repository: &Repository, tag: &Tag, accept: &HeaderValue) -> Result<Option<Manifest>, UpstreamError> {
+    pub async fn fetch_tagged_manifest(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        accept: &HeaderValue,
+    ) -> Result<Option<Manifest>, UpstreamError> {
         let scope = pull_scope(repository);
         let url = self.url(&format!("/v2/{repository}/manifests/{tag}"))?;
         match self.get_manifest(url, None, accept, &scope).await {
@@ -197,7 +210,12 @@ impl Upstream {
     }
 
     /// Fetch a small blob whole (at most `limit` bytes), checking its digest.
-    pub async fn fetch_blob(&self, repository: &Repository, digest: &Digest, limit: usize) -> Result<Bytes, UpstreamError> {
+    pub async fn fetch_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Bytes, UpstreamError> {
         let deadline = Instant::now() + self.timeouts.response;
         let response = self.blob(repository, digest, Method::GET, None).await?;
         let bytes = read_bounded(response.into_body(), limit, deadline)

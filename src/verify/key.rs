@@ -18,15 +18,24 @@ pub struct PublicKey {
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
-        let der = DerPublicKey::from_pem(pem.trim()).map_err(|e| format!("not a PEM public key: {e}"))?;
-        let algorithm = KeyAlgorithm::from_spki(&der).map_err(|e| format!("unsupported public key: {e}"))?;
+        let der =
+            DerPublicKey::from_pem(pem.trim()).map_err(|e| format!("not a PEM public key: {e}"))?;
+        let algorithm =
+            KeyAlgorithm::from_spki(&der).map_err(|e| format!("unsupported public key: {e}"))?;
         if !matches!(
             algorithm,
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Rsa | KeyAlgorithm::Ed25519
+            KeyAlgorithm::EcdsaP256
+                | KeyAlgorithm::EcdsaP384
+                | KeyAlgorithm::Rsa
+                | KeyAlgorithm::Ed25519
         ) {
             return Err(format!("unsupported public key algorithm {algorithm:?}"));
         }
-        let id = crate::oci::Digest::sha256_of(der.as_bytes()).hex().chars().take(12).collect();
+        let id = crate::oci::Digest::sha256_of(der.as_bytes())
+            .hex()
+            .chars()
+            .take(12)
+            .collect();
         Ok(PublicKey { der, algorithm, id })
     }
 

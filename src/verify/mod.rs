@@ -101,7 +101,12 @@ impl Verified {
 
 /// Find a layer signed by `key` whose payload names `digest`. Any one
 /// suffices (cosign's rule); otherwise every layer's reason is returned.
-pub fn verify_with_key(digest: &Digest, layers: &[SignatureLayer], authority: &str, key: &PublicKey) -> Result<Verified, Vec<RejectReason>> {
+pub fn verify_with_key(
+    digest: &Digest,
+    layers: &[SignatureLayer],
+    authority: &str,
+    key: &PublicKey,
+) -> Result<Verified, Vec<RejectReason>> {
     let mut reasons = Vec::new();
     for layer in layers {
         match verify_layer(digest, layer, key) {
@@ -120,7 +125,11 @@ pub fn verify_with_key(digest: &Digest, layers: &[SignatureLayer], authority: &s
     Err(reasons)
 }
 
-fn verify_layer(digest: &Digest, layer: &SignatureLayer, key: &PublicKey) -> Result<Option<String>, RejectReason> {
+fn verify_layer(
+    digest: &Digest,
+    layer: &SignatureLayer,
+    key: &PublicKey,
+) -> Result<Option<String>, RejectReason> {
     if layer.media_type != SIMPLE_SIGNING {
         return Err(RejectReason::NotASignature {
             media_type: layer.media_type.clone(),
@@ -136,7 +145,8 @@ fn verify_layer(digest: &Digest, layer: &SignatureLayer, key: &PublicKey) -> Res
         .map_err(|_| RejectReason::SignatureEncoding)?;
     // The payload's digest was checked when it was fetched; the signature
     // is over the payload bytes.
-    key.verify(&layer.payload, &signature).map_err(RejectReason::SignatureInvalid)?;
+    key.verify(&layer.payload, &signature)
+        .map_err(RejectReason::SignatureInvalid)?;
     payload::check(&layer.payload, digest).map_err(|e| match e {
         PayloadError::Unreadable(e) => RejectReason::PayloadUnreadable(e),
         PayloadError::WrongType(t) => RejectReason::WrongType(t),
@@ -192,7 +202,12 @@ impl Admission {
         match &self.basis {
             Basis::Signed(v) => v
                 .iter()
-                .map(|v| format!("signed (authority '{}', key sha256:{})", v.authority, v.key_id))
+                .map(|v| {
+                    format!(
+                        "signed (authority '{}', key sha256:{})",
+                        v.authority, v.key_id
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             Basis::ListedBy(index) => format!("listed by admitted index {index}"),
@@ -207,7 +222,9 @@ impl fmt::Display for Exemption {
             Exemption::StaticPass { policy } => write!(f, "static pass (policy '{policy}')"),
             Exemption::NoMatch => write!(f, "no policy matches (no-match-policy allows)"),
             Exemption::WarnMode { policy } => write!(f, "policy '{policy}' failed in warn mode"),
-            Exemption::SignatureArtifact => write!(f, "signature artifact, served for client-side verification"),
+            Exemption::SignatureArtifact => {
+                write!(f, "signature artifact, served for client-side verification")
+            }
         }
     }
 }
@@ -215,12 +232,19 @@ impl fmt::Display for Exemption {
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RejectReason::NotASignature { media_type } => write!(f, "unsupported signature layer of type '{media_type}'"),
+            RejectReason::NotASignature { media_type } => {
+                write!(f, "unsupported signature layer of type '{media_type}'")
+            }
             RejectReason::MissingSignature => write!(f, "layer has no signature annotation"),
             RejectReason::SignatureEncoding => write!(f, "signature annotation is not base64"),
-            RejectReason::SignatureInvalid(_) => write!(f, "signature by an untrusted key (or corrupted)"),
+            RejectReason::SignatureInvalid(_) => {
+                write!(f, "signature by an untrusted key (or corrupted)")
+            }
             RejectReason::PayloadUnreadable(e) => write!(f, "signed payload is unreadable: {e}"),
-            RejectReason::WrongType(t) => write!(f, "signed payload type is '{t}', not '{COSIGN_SIGNATURE_TYPE}'"),
+            RejectReason::WrongType(t) => write!(
+                f,
+                "signed payload type is '{t}', not '{COSIGN_SIGNATURE_TYPE}'"
+            ),
             RejectReason::OtherImage(d) => write!(f, "signature is for another image ({d})"),
         }
     }

@@ -47,7 +47,8 @@ pub enum PayloadError {
 
 /// Check a verified payload names `digest`; returns its docker-reference.
 pub fn check(payload: &[u8], digest: &Digest) -> Result<Option<String>, PayloadError> {
-    let parsed: SimpleSigning = serde_json::from_slice(payload).map_err(|e| PayloadError::Unreadable(e.to_string()))?;
+    let parsed: SimpleSigning =
+        serde_json::from_slice(payload).map_err(|e| PayloadError::Unreadable(e.to_string()))?;
     if parsed.critical.kind != COSIGN_SIGNATURE_TYPE {
         return Err(PayloadError::WrongType(parsed.critical.kind));
     }

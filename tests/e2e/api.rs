@@ -97,6 +97,16 @@ async fn unknown_manifests_and_blobs_are_oci_not_found_errors() {
     assert_eq!(r.oci_error().0, "MANIFEST_UNKNOWN");
     let missing = image::sha256(b"never pushed");
     let r = get(&sg.url(&format!("/v2/test/single/blobs/{missing}"))).await;
+    assert_eq!(
+        r.status, 403,
+        "strict blobs: not referenced by an admitted manifest"
+    );
+    assert_eq!(r.oci_error().0, "DENIED");
+    let open = Signgate::start(
+        &[Up::new("registry.test", &world().registry.url()).default()],
+        "blobs: passthrough\n",
+    );
+    let r = get(&open.url(&format!("/v2/test/single/blobs/{missing}"))).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.oci_error().0, "BLOB_UNKNOWN");
     let h = send(
@@ -114,6 +124,16 @@ async fn blob_head_and_ranges_are_passed_through() {
     let w = world();
     let sg = signgate();
     let layer_url = |base: String| format!("{base}/v2/test/big/blobs/{}", w.big_layer.digest);
+    // Before its manifest was admitted, the blob is refused (strict blobs).
+    let refused = send(Method::HEAD, &layer_url(sg.url("")), &[]).await;
+    assert_eq!(refused.status, 403);
+    let m = send(
+        Method::GET,
+        &sg.url(&format!("/v2/test/big/manifests/{}", w.big_manifest.digest)),
+        &[("accept", image::OCI_MANIFEST)],
+    )
+    .await;
+    assert_eq!(m.status, 200);
     let h = send(Method::HEAD, &layer_url(sg.url("")), &[]).await;
     assert_eq!(h.status, 200);
     assert_eq!(

@@ -19,11 +19,11 @@ use crate::{world, BIG};
 async fn streaming_a_64_mib_blob_keeps_memory_flat_and_bytes_exact() {
     let w = world();
     let sg = Signgate::start(&[Up::new("registry.test", &w.registry.url()).default()], "");
-    // Warm up: one small blob, so connection pools and buffers exist.
+    // Warm up (and admit the layer): the image's manifest, as a client would.
     let warm = send(
         Method::GET,
-        &sg.url(&format!("/v2/test/single/manifests/{}", w.single.digest)),
-        &[],
+        &sg.url(&format!("/v2/test/big/manifests/{}", w.big_manifest.digest)),
+        &[("accept", crate::support::image::OCI_MANIFEST)],
     )
     .await;
     assert_eq!(warm.status, 200);
@@ -78,7 +78,10 @@ async fn a_client_that_disconnects_mid_blob_cancels_the_upstream_transfer() {
         }
     })
     .await;
-    let sg = Signgate::start(&[Up::new("fake.test", &fake.url()).default()], "");
+    let sg = Signgate::start(
+        &[Up::new("fake.test", &fake.url()).default()],
+        "blobs: passthrough\n",
+    );
     let digest = sha256(b"an endless blob");
     let response = stream(
         Method::GET,
@@ -145,7 +148,7 @@ async fn storage_redirects_are_followed_without_leaking_upstream_credentials() {
         &[Up::new("fake.test", &upstream.url())
             .default()
             .extra("auth: {username: upstream-user, password: upstream-pass}")],
-        "",
+        "blobs: passthrough\n",
     );
     let r = send(
         Method::GET,

@@ -141,7 +141,7 @@ async fn a_blob_whose_bytes_do_not_match_its_digest_never_completes() {
         )
     })
     .await;
-    let sg = signgate_for(&fake, "");
+    let sg = signgate_for(&fake, "blobs: passthrough\n");
     let response = crate::support::http::stream(
         Method::GET,
         &sg.url(&format!("/v2/lib/app/blobs/{claimed}")),
@@ -166,7 +166,7 @@ async fn a_matching_blob_is_served_whole_without_client_credentials_upstream() {
     let digest = sha256(&body);
     let served = body.clone();
     let fake = Fake::start(move |_| reply(StatusCode::OK, &[], served.clone())).await;
-    let sg = signgate_for(&fake, "");
+    let sg = signgate_for(&fake, "blobs: passthrough\n");
     let r = send(
         Method::GET,
         &sg.url(&format!("/v2/lib/app/blobs/{digest}")),

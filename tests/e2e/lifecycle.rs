@@ -39,7 +39,7 @@ async fn sigterm_lets_in_flight_transfers_finish_then_exits() {
     })
     .await;
     let sg = Signgate::start_yaml(&format!(
-        "upstreams:\n  - {{name: fake.test, url: '{}', insecure: true, default: true}}\n",
+        "no-match-policy: allow\nblobs: passthrough\nupstreams:\n  - {{name: fake.test, url: '{}', insecure: true, default: true}}\n",
         fake.url()
     ));
     let response = stream(
@@ -71,7 +71,7 @@ async fn json_logs_carry_one_record_per_request_with_its_fields() {
     let w = crate::world();
     let sg = Signgate::start_yaml_with_args(
         &format!(
-            "upstreams:\n  - {{name: registry.test, url: '{}', insecure: true, default: true}}\n",
+            "no-match-policy: allow\nupstreams:\n  - {{name: registry.test, url: '{}', insecure: true, default: true}}\n",
             w.registry.url()
         ),
         &["--log-format", "json"],

@@ -58,7 +58,7 @@ fn tls_world() -> &'static TlsWorld {
 fn signgate_with(upstream_extra: &str) -> Signgate {
     let w = tls_world();
     Signgate::start_yaml(&format!(
-        "upstreams:\n  - name: tls.test\n    url: https://{}\n    default: true\n{upstream_extra}",
+        "no-match-policy: allow\nupstreams:\n  - name: tls.test\n    url: https://{}\n    default: true\n{upstream_extra}",
         w.registry.host()
     ))
 }

@@ -55,6 +55,10 @@ impl Signgate {
                 yaml.push_str(&format!("    {line}\n"));
             }
         }
+        // Proxy-mechanics tests run without policies unless they bring some.
+        if !extra_yaml.contains("no-match-policy") {
+            yaml.push_str("no-match-policy: allow\n");
+        }
         yaml.push_str(extra_yaml);
         Signgate::start_yaml(&yaml)
     }
