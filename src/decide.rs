@@ -251,12 +251,14 @@ impl Gate {
                     warnings: Vec::new(),
                 })
             }
-            Applicable::NoMatch(NoMatchPolicy::Warn) => return Ok(Decision::Admit {
-                admission: Admission::exempt(digest, Exemption::NoMatch),
-                warnings: vec![format!(
+            Applicable::NoMatch(NoMatchPolicy::Warn) => {
+                return Ok(Decision::Admit {
+                    admission: Admission::exempt(digest, Exemption::NoMatch),
+                    warnings: vec![format!(
                     "signgate: no policy matches {image}; served because no-match-policy is warn"
                 )],
-            }),
+                })
+            }
             Applicable::NoMatch(NoMatchPolicy::Deny) => {
                 return Ok(Decision::Deny(denial(
                     None,

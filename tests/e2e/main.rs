@@ -12,6 +12,7 @@ mod support;
 mod api;
 mod blobs;
 mod cli;
+mod enforce;
 mod hostile;
 mod lifecycle;
 mod pull;

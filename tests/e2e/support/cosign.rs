@@ -1,0 +1,100 @@
+//! The real cosign (2.5, from Debian trixie): key pairs, signing by digest
+//! into the test registry, and `cosign verify` as the reference verdict.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const PASSWORD: &str = "signgate-test";
+
+/// The cosign binary: `$COSIGN`, else fetched once by `tests/tools/fetch-deb`.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("COSIGN") {
+            return PathBuf::from(path);
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/fetch-deb");
+        let out = Command::new(script)
+            .args(["trixie", "cosign", "usr/bin/cosign"])
+            .output()
+            .expect("tests/tools/fetch-deb runs");
+        assert!(
+            out.status.success(),
+            "fetching cosign failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env("HOME", dir)
+        .env("TUF_ROOT", dir.join(".sigstore"))
+        .output()
+        .expect("cosign runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A cosign key pair in its own directory.
+pub struct KeyPair {
+    pub dir: tempfile::TempDir,
+}
+
+impl KeyPair {
+    pub fn generate() -> KeyPair {
+        let dir = tempfile::tempdir().unwrap();
+        let (ok, out) = cosign(dir.path(), &["generate-key-pair"]);
+        assert!(ok, "cosign generate-key-pair: {out}");
+        KeyPair { dir }
+    }
+
+    pub fn public_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("cosign.pub")).unwrap()
+    }
+
+    /// `cosign sign --key … --tlog-upload=false` by digest; `recursive`
+    /// also signs each child of an index.
+    pub fn sign(&self, image_by_digest: &str, recursive: bool) {
+        let mut args = vec![
+            "sign",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--allow-http-registry",
+            "--yes",
+        ];
+        if recursive {
+            args.push("--recursive");
+        }
+        args.push(image_by_digest);
+        let (ok, out) = cosign(self.dir.path(), &args);
+        assert!(ok, "cosign sign {image_by_digest}: {out}");
+    }
+
+    /// The reference verdict: `cosign verify --key … --insecure-ignore-tlog`.
+    pub fn verify(&self, image: &str) -> (bool, String) {
+        cosign(
+            self.dir.path(),
+            &[
+                "verify",
+                "--key",
+                "cosign.pub",
+                "--insecure-ignore-tlog",
+                "--allow-http-registry",
+                image,
+            ],
+        )
+    }
+}
