@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use signgate::config::{Config, NoMatchPolicy};
+use signgate::config::{Config, NoMatchPolicy, PolicySource};
 use signgate::policy::{PolicyErrors, PolicySet};
 use signgate::proxy::App;
 use signgate::telemetry::{self, LogFormat};
@@ -149,7 +149,8 @@ fn load(config_path: Option<&Path>) -> Result<(Config, PolicySet), ExitCode> {
 
 fn load_policies(config: &Config) -> Result<PolicySet, PolicyErrors> {
     match &config.policies {
-        Some(dir) => PolicySet::load_dir(dir, config.no_match_policy),
+        Some(PolicySource::Dir(dir)) => PolicySet::load_dir(dir, config.no_match_policy),
+        Some(PolicySource::BuiltinExamples) => PolicySet::builtin_examples(config.no_match_policy),
         None => Ok(PolicySet::empty(config.no_match_policy)),
     }
 }
@@ -190,8 +191,8 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if config.policies.is_some() {
-            tokio::spawn(watch_policies(config.clone(), app.clone()));
+        if let Some(PolicySource::Dir(dir)) = &config.policies {
+            tokio::spawn(watch_policies(config.clone(), dir.clone(), app.clone()));
         }
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(
@@ -208,10 +209,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
 
 /// Reload policies on SIGHUP and when the directory changes. A bad edit
 /// keeps the previous set and says why.
-async fn watch_policies(config: Config, app: Arc<App>) {
-    let Some(dir) = config.policies.clone() else {
-        return;
-    };
+async fn watch_policies(config: Config, dir: PathBuf, app: Arc<App>) {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut seen = fingerprint(&dir);
     loop {

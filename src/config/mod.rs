@@ -28,14 +28,22 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("default.yaml");
 pub struct Config {
     pub listen: SocketAddr,
     pub upstreams: Vec<UpstreamConfig>,
-    /// Directory of policy files (loaded by the policy stage).
-    pub policies: Option<PathBuf>,
+    /// Where the policies come from.
+    pub policies: Option<PolicySource>,
     pub no_match_policy: NoMatchPolicy,
     pub cache: CacheConfig,
     pub timeouts: Timeouts,
     /// Serve only blobs referenced by admitted manifests (`strict`, the
     /// default), or any blob (`passthrough`).
     pub blobs: BlobMode,
+}
+
+/// `policies:` — a directory, or the example policies built into signgate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Dir(PathBuf),
+    /// `builtin:examples`: the files of the repository's `policies/`.
+    BuiltinExamples,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

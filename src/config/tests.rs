@@ -20,6 +20,8 @@ fn embedded_default_is_valid_and_points_at_docker_hub() {
     assert_eq!(d.url.as_str(), "https://registry-1.docker.io/");
     assert_eq!(c.cache.tag_ttl, Duration::ZERO);
     assert_eq!(c.no_match_policy, NoMatchPolicy::Deny);
+    assert_eq!(c.policies, Some(PolicySource::BuiltinExamples));
+    assert_eq!(c.blobs, BlobMode::Strict);
 }
 
 #[test]
@@ -52,8 +54,8 @@ timeouts: {connect: 2s, response: 5s, idle: 1m}
         ("u", "s3cret")
     );
     assert_eq!(
-        c.policies.as_deref(),
-        Some(dir.path().join("./policies").as_path())
+        c.policies,
+        Some(PolicySource::Dir(dir.path().join("./policies")))
     );
     assert_eq!(c.no_match_policy, NoMatchPolicy::Warn);
     assert_eq!(c.cache.tag_ttl, Duration::from_secs(30));

@@ -14,7 +14,7 @@ use url::Url;
 use super::raw::{RawAuth, RawCache, RawTimeouts, RawUpstream};
 use super::{
     docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, NoMatchPolicy,
-    Timeouts, UpstreamConfig,
+    PolicySource, Timeouts, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
@@ -83,7 +83,19 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
 
     let policies = match map.get("policies") {
         None | Some(Value::Null) => None,
-        Some(v) => deserialize::<String>(&mut problems, "policies", v).map(|p| resolve(base, &p)),
+        Some(v) => deserialize::<String>(&mut problems, "policies", v).and_then(|p| {
+            match p.strip_prefix("builtin:") {
+                Some("examples") => Some(PolicySource::BuiltinExamples),
+                Some(other) => {
+                    problems.push(
+                        "policies",
+                        format!("unknown built-in policy set '{other}' (only 'builtin:examples')"),
+                    );
+                    None
+                }
+                None => Some(PolicySource::Dir(resolve(base, &p))),
+            }
+        }),
     };
 
     let no_match_policy = match map.get("no-match-policy") {

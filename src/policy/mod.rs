@@ -91,6 +91,23 @@ pub enum Applicable<'a> {
 
 static REVISIONS: AtomicU64 = AtomicU64::new(1);
 
+/// The example policies of the repository's `policies/`, compiled in for
+/// the embedded default configuration (`policies: builtin:examples`).
+const BUILTIN_EXAMPLES: [(&str, &str); 3] = [
+    (
+        "builtin:policies/docker-library-warn.yaml",
+        include_str!("../../policies/docker-library-warn.yaml"),
+    ),
+    (
+        "builtin:policies/private-registry-key.yaml",
+        include_str!("../../policies/private-registry-key.yaml"),
+    ),
+    (
+        "builtin:policies/trusted-mirror-static.yaml",
+        include_str!("../../policies/trusted-mirror-static.yaml"),
+    ),
+];
+
 // === impl PolicySet ===
 
 impl PolicySet {
@@ -103,6 +120,15 @@ impl PolicySet {
             no_match,
             revision: REVISIONS.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The example policies built into the binary.
+    pub fn builtin_examples(no_match: NoMatchPolicy) -> Result<PolicySet, PolicyErrors> {
+        let files: Vec<(PathBuf, String)> = BUILTIN_EXAMPLES
+            .iter()
+            .map(|(name, text)| (PathBuf::from(name), (*text).to_owned()))
+            .collect();
+        PolicySet::from_files(&files, no_match)
     }
 
     /// Changes with every load, so cached decisions never outlive a reload.

@@ -243,3 +243,26 @@ fn a_directory_loads_every_yaml_file_and_ignores_others() {
     let names: Vec<&str> = s.policies().iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);
 }
+
+#[test]
+fn the_shipped_examples_load_and_the_builtin_set_is_the_same_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let from_dir = PolicySet::load_dir(&dir, NoMatchPolicy::Deny).unwrap();
+    let builtin = PolicySet::builtin_examples(NoMatchPolicy::Deny).unwrap();
+    let names = |s: &PolicySet| {
+        s.policies()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&from_dir), names(&builtin));
+    assert_eq!(from_dir.policies().len(), 3);
+    assert_eq!(
+        super::tests::names(&builtin, "index.docker.io/library/alpine"),
+        ["docker-official-images"]
+    );
+    assert!(matches!(
+        builtin.applicable("index.docker.io/bitnami/redis"),
+        Applicable::NoMatch(NoMatchPolicy::Deny)
+    ));
+}

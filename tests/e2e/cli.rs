@@ -62,3 +62,26 @@ fn serve_with_a_bad_config_exits_64_before_listening() {
     assert_eq!(code, 64, "{out}");
     assert!(out.contains("at least one upstream"), "{out}");
 }
+
+#[test]
+fn policy_check_validates_a_directory_and_names_every_problem() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    let (code, out) = signgate(&["policy", "check", shipped]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 policies ok"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: a}\nspec:\n  images: [{glob: 'x/*'}]\n  authorities:\n    - key: {kms: 'awskms:///k'}\n",
+    )
+    .unwrap();
+    let (code, out) = signgate(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 64, "{out}");
+    assert!(
+        out.contains(
+            "bad.yaml: document 1: spec.authorities[0].key.kms: KMS keys are not supported"
+        ),
+        "{out}"
+    );
+}

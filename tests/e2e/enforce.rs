@@ -699,3 +699,27 @@ async fn an_upstream_error_while_fetching_signatures_denies_and_is_not_cached() 
         records[1]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_builtin_example_policies_enforce_as_documented() {
+    // The shipped examples trust `mirror.internal` as a whole and require the
+    // example release key on `registry.internal:5000`: serve the test
+    // registry under both names.
+    let w = signed_world();
+    let sg = Signgate::start(
+        &[
+            Up::new("mirror.internal", &w.registry.url()),
+            Up::new("registry.internal:5000", &w.registry.url()),
+        ],
+        "policies: builtin:examples\nno-match-policy: deny\n",
+    );
+    assert_eq!(
+        pull(&sg, "mirror.internal/enf/unsigned", "v1").await.status,
+        200
+    );
+    let m = denial_of(&pull(&sg, "registry.internal:5000/enf/signed", "v1").await);
+    assert!(
+        m.contains("denied by policy private-registry-release-key") && m.contains("untrusted key"),
+        "{m}"
+    );
+}
