@@ -173,7 +173,7 @@ impl Gate {
         let references = subject.manifest.references();
         let image = image_name(subject.registry, subject.repository);
         if references.signature_artifact {
-            self.remember(&subject, &references);
+            self.remember(&subject, references);
             let admission = Admission::exempt(digest, Exemption::SignatureArtifact);
             tracing::debug!(%image, %digest, "signature artifact passed through");
             return Decision::Admit {
@@ -189,42 +189,51 @@ impl Gate {
             policies.revision(),
         );
         let started = Instant::now();
-        let entry = self
-            .decisions
-            .entry(key)
-            .or_try_insert_with(self.evaluate(&subject, &image, &policies))
-            .await;
-        let (decision, cache_hit) = match entry {
-            Ok(entry) => {
-                let fresh = entry.is_fresh();
-                (entry.into_value(), !fresh)
+        let (decision, cache_hit) = match self.decisions.get(&key).await {
+            Some(cached) => (cached, true),
+            None => {
+                // Concurrent first requests for this key share one evaluation.
+                let entry = self
+                    .decisions
+                    .entry(key)
+                    .or_try_insert_with(self.evaluate(&subject, &image, &policies))
+                    .await;
+                match entry {
+                    Ok(entry) => {
+                        let fresh = entry.is_fresh();
+                        (entry.into_value(), !fresh)
+                    }
+                    Err(transient) => (Decision::Deny((*transient).clone()), false),
+                }
             }
-            Err(transient) => (Decision::Deny((*transient).clone()), false),
         };
         if let Decision::Admit { admission, .. } = &decision {
-            self.remember(&subject, &references);
-            for child in &references.children {
-                let key = (
-                    subject.upstream,
-                    subject.repository.clone(),
-                    child.clone(),
-                    policies.revision(),
-                );
-                self.children.insert(key, admission.clone());
+            self.remember(&subject, references);
+            if !cache_hit {
+                for child in &references.children {
+                    let key = (
+                        subject.upstream,
+                        subject.repository.clone(),
+                        child.clone(),
+                        policies.revision(),
+                    );
+                    self.children.insert(key, admission.clone());
+                }
             }
         }
         audit(&subject, &image, &decision, cache_hit, started.elapsed());
         decision
     }
 
-    /// Admitted manifests make their blobs servable.
+    /// Admitted manifests make their blobs servable. A cached admission
+    /// re-registers only what has expired since.
     fn remember(&self, subject: &Subject<'_>, references: &crate::upstream::References) {
         if let Some(blobs) = &self.blobs {
             for blob in &references.blobs {
-                blobs.insert(
-                    (subject.upstream, subject.repository.clone(), blob.clone()),
-                    (),
-                );
+                let key = (subject.upstream, subject.repository.clone(), blob.clone());
+                if !blobs.contains_key(&key) {
+                    blobs.insert(key, ());
+                }
             }
         }
     }

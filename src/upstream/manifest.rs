@@ -15,6 +15,8 @@ pub struct Manifest {
     digest: Digest,
     media_type: HeaderValue,
     bytes: Bytes,
+    /// Read once at fetch time: decisions consult it on every request.
+    references: References,
 }
 
 /// The fields signgate reads to tell what a manifest is.
@@ -83,10 +85,12 @@ impl Manifest {
         };
         let media_type = HeaderValue::from_str(&media_type)
             .map_err(|_| UpstreamErrorKind::BadResponse("invalid media type".into()))?;
+        let references = References::parse(&bytes);
         Ok(Manifest {
             digest,
             media_type,
             bytes,
+            references,
         })
     }
 
@@ -216,10 +220,16 @@ fn is_signature_type(media_type: &str) -> bool {
 }
 
 impl Manifest {
-    /// The digests this manifest references. Unparsable descriptors are
-    /// skipped (and so never admitted).
-    pub fn references(&self) -> References {
-        let Ok(shape) = serde_json::from_slice::<Shape>(&self.bytes) else {
+    /// The digests this manifest references.
+    pub fn references(&self) -> &References {
+        &self.references
+    }
+}
+
+impl References {
+    /// Unparsable descriptors are skipped (and so never admitted).
+    fn parse(bytes: &[u8]) -> References {
+        let Ok(shape) = serde_json::from_slice::<Shape>(bytes) else {
             return References::default();
         };
         let children = shape
