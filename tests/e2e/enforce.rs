@@ -35,6 +35,8 @@ pub struct Signed {
     pub recursive_children: Vec<Blob>,
     pub cache_probe: Blob,
     pub concurrent: Blob,
+    /// Signed with its signature in `enf/signatures` (`COSIGN_REPOSITORY`).
+    pub elsewhere: Blob,
     pub _layouts: tempfile::TempDir,
 }
 
@@ -119,6 +121,11 @@ pub fn signed_world() -> &'static Signed {
         trusted.sign(&by_digest("enf/cacheprobe", &cache_probe), false);
         let concurrent = push("enf/concurrent", "v1", "concurrent");
         trusted.sign(&by_digest("enf/concurrent", &concurrent), false);
+        let elsewhere = push("enf/elsewhere", "v1", "signature elsewhere");
+        trusted.sign_into(
+            &by_digest("enf/elsewhere", &elsewhere),
+            &format!("{host}/enf/signatures"),
+        );
 
         Signed {
             registry,
@@ -138,6 +145,7 @@ pub fn signed_world() -> &'static Signed {
             recursive_children,
             cache_probe,
             concurrent,
+            elsewhere,
             _layouts: layouts,
         }
     })
@@ -722,4 +730,46 @@ async fn the_builtin_example_policies_enforce_as_documented() {
         m.contains("denied by policy private-registry-release-key") && m.contains("untrusted key"),
         "{m}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_stored_in_another_repository_are_found_through_source_oci() {
+    let w = signed_world();
+    let image = format!("{}/enf/elsewhere@{}", w.registry.host(), w.elsewhere.digest);
+    let (ok, out) = w
+        .trusted
+        .verify_from(&image, &format!("{}/enf/signatures", w.registry.host()));
+    assert!(ok, "cosign verify with COSIGN_REPOSITORY: {out}");
+    let (ok, _) = w.trusted.verify(&image);
+    assert!(!ok, "without it, cosign finds nothing either");
+
+    let plain = enforcing(&w.trusted.public_pem(), "");
+    let m = denial_of(&pull(&plain, "enf/elsewhere", "v1").await);
+    assert!(m.contains("no signatures found"), "{m}");
+
+    let key: String = w
+        .trusted
+        .public_pem()
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("elsewhere.yaml"),
+        format!(
+            "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: elsewhere\nspec:\n  images:\n    - glob: registry.test/enf/**\n  authorities:\n    - key:\n        data: |\n{key}      source:\n        - oci: registry.test/enf/signatures\n"
+        ),
+    )
+    .unwrap();
+    let sg = Signgate::start(
+        &[Up::new("registry.test", &w.registry.url()).default()],
+        &format!(
+            "policies: {}\nno-match-policy: deny\n",
+            dir.path().display()
+        ),
+    );
+    assert_eq!(pull(&sg, "enf/elsewhere", "v1").await.status, 200);
+    // The image's own repository is not consulted for this authority.
+    let m = denial_of(&pull(&sg, "enf/signed", "v1").await);
+    assert!(m.contains("enf/signatures:sha256-"), "{m}");
 }

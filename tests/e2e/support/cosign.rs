@@ -29,8 +29,13 @@ pub fn binary() -> &'static Path {
 }
 
 fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
+    cosign_with(dir, args, &[])
+}
+
+fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(binary())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("COSIGN_PASSWORD", PASSWORD)
         .env("HOME", dir)
@@ -81,6 +86,44 @@ impl KeyPair {
         args.push(image_by_digest);
         let (ok, out) = cosign(self.dir.path(), &args);
         assert!(ok, "cosign sign {image_by_digest}: {out}");
+    }
+
+    /// Sign with the signature stored in another repository
+    /// (`COSIGN_REPOSITORY`).
+    pub fn sign_into(&self, image_by_digest: &str, signature_repository: &str) {
+        let (ok, out) = cosign_with(
+            self.dir.path(),
+            &[
+                "sign",
+                "--key",
+                "cosign.key",
+                "--tlog-upload=false",
+                "--allow-http-registry",
+                "--yes",
+                image_by_digest,
+            ],
+            &[("COSIGN_REPOSITORY", signature_repository)],
+        );
+        assert!(
+            ok,
+            "cosign sign {image_by_digest} into {signature_repository}: {out}"
+        );
+    }
+
+    /// `cosign verify` looking for signatures in another repository.
+    pub fn verify_from(&self, image: &str, signature_repository: &str) -> (bool, String) {
+        cosign_with(
+            self.dir.path(),
+            &[
+                "verify",
+                "--key",
+                "cosign.pub",
+                "--insecure-ignore-tlog",
+                "--allow-http-registry",
+                image,
+            ],
+            &[("COSIGN_REPOSITORY", signature_repository)],
+        )
     }
 
     /// The reference verdict: `cosign verify --key … --insecure-ignore-tlog`.
