@@ -49,6 +49,7 @@ impl Child {
         let _ = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.pid.to_string())
+            .stderr(Stdio::null())
             .status();
     }
 
