@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod containerd;
 pub mod cosign;
 pub mod fake;
 pub mod http;
