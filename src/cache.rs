@@ -59,6 +59,10 @@ impl Caches {
         self.manifests.insert(key, manifest).await;
     }
 
+    pub fn tags_enabled(&self) -> bool {
+        self.tags.is_some()
+    }
+
     pub fn tag(&self, key: &TagKey) -> Option<Digest> {
         self.tags.as_ref()?.get(key)
     }

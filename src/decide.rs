@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::NoMatchPolicy;
+use crate::metrics::Metrics;
 use crate::oci::{Digest, RegistryName, Repository};
 use crate::policy::{
     image_name, Applicable, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
@@ -59,6 +60,11 @@ pub struct Denial {
     pub reasons: Vec<String>,
     /// An upstream failure on the way to a verdict: not cached.
     pub transient: bool,
+    /// A stable kebab-case code for metrics and alerts: `no-match`,
+    /// `no-signatures`, `untrusted-signature`, `other-image`,
+    /// `unsupported-signature`, `bad-payload`, `static-fail`,
+    /// `source-unconfigured`, `upstream-error`, `internal`.
+    pub code: &'static str,
 }
 
 /// How long decisions are reused.
@@ -81,6 +87,7 @@ pub struct Gate {
     children: moka::sync::Cache<ChildKey, Admission>,
     /// Blobs referenced by admitted manifests; `None` = `blobs: passthrough`.
     blobs: Option<moka::sync::Cache<BlobKey, ()>>,
+    metrics: Arc<Metrics>,
 }
 
 struct DecisionExpiry(DecisionTtls);
@@ -104,7 +111,7 @@ enum PolicyVerdict {
     Signed(Verified),
     Static,
     ListedBy(Admission),
-    Failed(Vec<String>),
+    Failed(Vec<String>, &'static str),
 }
 
 // === impl Gate ===
@@ -115,6 +122,7 @@ impl Gate {
         upstreams: Arc<Upstreams>,
         ttls: DecisionTtls,
         strict_blobs: bool,
+        metrics: Arc<Metrics>,
     ) -> Gate {
         Gate {
             policies: RwLock::new(Arc::new(policies)),
@@ -133,6 +141,7 @@ impl Gate {
                     .time_to_idle(Duration::from_secs(24 * 3600))
                     .build()
             }),
+            metrics,
         }
     }
 
@@ -221,6 +230,17 @@ impl Gate {
                 }
             }
         }
+        self.metrics.cache("decision", cache_hit);
+        match &decision {
+            Decision::Admit { warnings, .. } if warnings.is_empty() => {
+                self.metrics.decision("allow", "", "admitted")
+            }
+            Decision::Admit { .. } => self.metrics.decision("warn", "", "warn-mode"),
+            Decision::Deny(d) => {
+                self.metrics
+                    .decision("deny", d.policy.as_deref().unwrap_or(""), d.code)
+            }
+        }
         audit(&subject, &image, &decision, cache_hit, started.elapsed());
         decision
     }
@@ -246,12 +266,16 @@ impl Gate {
         policies: &PolicySet,
     ) -> Result<Decision, Denial> {
         let digest = subject.manifest.digest();
-        let denial = |policy: Option<&str>, reasons: Vec<String>, transient: bool| Denial {
+        let denial = |policy: Option<&str>,
+                      reasons: Vec<String>,
+                      transient: bool,
+                      code: &'static str| Denial {
             image: image.to_owned(),
             digest: digest.clone(),
             policy: policy.map(str::to_owned),
             reasons,
             transient,
+            code,
         };
         let applicable = match policies.applicable(image) {
             Applicable::NoMatch(NoMatchPolicy::Allow) => {
@@ -273,6 +297,7 @@ impl Gate {
                     None,
                     vec!["no policy matches this image and no-match-policy is deny".into()],
                     false,
+                    "no-match",
                 )))
             }
             Applicable::Policies(list) => list,
@@ -286,7 +311,14 @@ impl Gate {
                 .evaluate_policy(subject, policy, policies.revision(), &mut discoveries)
                 .await
             {
-                Err(reason) => return Err(denial(Some(&policy.name), vec![reason], true)),
+                Err(reason) => {
+                    return Err(denial(
+                        Some(&policy.name),
+                        vec![reason],
+                        true,
+                        "upstream-error",
+                    ))
+                }
                 Ok(PolicyVerdict::Signed(v)) => verified.push(v),
                 Ok(PolicyVerdict::Static) => {
                     other.get_or_insert_with(|| {
@@ -301,9 +333,14 @@ impl Gate {
                 Ok(PolicyVerdict::ListedBy(index)) => {
                     other.get_or_insert_with(|| Admission::listed_by(digest, &index));
                 }
-                Ok(PolicyVerdict::Failed(reasons)) => match policy.mode {
+                Ok(PolicyVerdict::Failed(reasons, code)) => match policy.mode {
                     Mode::Enforce => {
-                        return Ok(Decision::Deny(denial(Some(&policy.name), reasons, false)))
+                        return Ok(Decision::Deny(denial(
+                            Some(&policy.name),
+                            reasons,
+                            false,
+                            code,
+                        )))
                     }
                     Mode::Warn => {
                         warnings.push(format!(
@@ -323,8 +360,14 @@ impl Gate {
         }
         let admission = match other {
             Some(a) => a,
-            None => Admission::signed(digest, verified)
-                .ok_or_else(|| denial(None, vec!["internal: no admission basis".into()], true))?,
+            None => Admission::signed(digest, verified).ok_or_else(|| {
+                denial(
+                    None,
+                    vec!["internal: no admission basis".into()],
+                    true,
+                    "internal",
+                )
+            })?,
         };
         Ok(Decision::Admit {
             admission,
@@ -353,6 +396,8 @@ impl Gate {
             }
         }
         let mut reasons = Vec::new();
+        // The code of the first failure names the denial in metrics.
+        let mut code: Option<&'static str> = None;
         for authority in &policy.authorities {
             match &authority.kind {
                 AuthorityKind::Static { pass: true, .. } => return Ok(PolicyVerdict::Static),
@@ -375,13 +420,17 @@ impl Gate {
                     for source in &authority.sources {
                         match self.upstreams.find(&source.registry) {
                             Some(id) => sources.push((id, source.repository.clone())),
-                            None => reasons.push(format!(
-                                "authority '{}': signature source registry '{}' is not a configured upstream",
-                                authority.name, source.registry
-                            )),
+                            None => {
+                                code.get_or_insert("source-unconfigured");
+                                reasons.push(format!(
+                                    "authority '{}': signature source registry '{}' is not a configured upstream",
+                                    authority.name, source.registry
+                                ))
+                            }
                         }
                     }
                     for source in sources {
+                        let started = Instant::now();
                         let discovered = match discoveries.get(&source) {
                             Some(d) => d.clone(),
                             None => {
@@ -399,6 +448,8 @@ impl Gate {
                             }
                         };
                         if discovered.layers.is_empty() {
+                            self.metrics.verification(started.elapsed().as_secs_f64());
+                            code.get_or_insert("no-signatures");
                             reasons.push(format!(
                                 "authority '{}': no signatures found (looked for {})",
                                 authority.name,
@@ -406,14 +457,21 @@ impl Gate {
                             ));
                             continue;
                         }
-                        match verify::verify_with_key(
+                        let verdict = verify::verify_with_key(
                             digest,
                             &discovered.layers,
                             &authority.name,
                             key,
-                        ) {
+                        );
+                        self.metrics.verification(started.elapsed().as_secs_f64());
+                        match verdict {
                             Ok(v) => return Ok(PolicyVerdict::Signed(v)),
                             Err(rejects) => {
+                                code.get_or_insert(
+                                    rejects
+                                        .first()
+                                        .map_or("no-signatures", verify::RejectReason::code),
+                                );
                                 let mut why: Vec<String> =
                                     rejects.iter().map(ToString::to_string).collect();
                                 why.dedup();
@@ -430,7 +488,7 @@ impl Gate {
                 }
             }
         }
-        Ok(PolicyVerdict::Failed(reasons))
+        Ok(PolicyVerdict::Failed(reasons, code.unwrap_or("internal")))
     }
 }
 

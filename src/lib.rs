@@ -23,6 +23,7 @@
 pub mod cache;
 pub mod config;
 pub mod decide;
+pub mod metrics;
 pub mod oci;
 pub mod policy;
 pub mod proxy;

@@ -191,12 +191,22 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let admin = match tokio::net::TcpListener::bind(config.admin).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("signgate: cannot listen on the admin address {}: {e}", config.admin);
+                return ExitCode::FAILURE;
+            }
+        };
+        let admin_address = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tokio::spawn(signgate::server::admin::serve(admin, app.clone(), std::future::pending::<()>()));
         if let Some(PolicySource::Dir(dir)) = &config.policies {
             tokio::spawn(watch_policies(config.clone(), dir.clone(), app.clone()));
         }
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(
             %address,
+            admin = %admin_address,
             config = %config_path.as_ref().map_or("<embedded default>".to_owned(), |p| p.display().to_string()),
             upstreams = config.upstreams.len(),
             policies = n_policies,

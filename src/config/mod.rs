@@ -27,6 +27,8 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("default.yaml");
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub admin: SocketAddr,
     pub upstreams: Vec<UpstreamConfig>,
     /// Where the policies come from.
     pub policies: Option<PolicySource>,

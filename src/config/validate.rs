@@ -18,8 +18,9 @@ use super::{
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 7] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "listen",
+    "admin",
     "upstreams",
     "policies",
     "no-match-policy",
@@ -79,6 +80,13 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         }),
     };
 
+    let admin = match map.get("admin") {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 5001))),
+        Some(v) => parse_with(&mut problems, "admin", v, |s: String| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| format!("'{s}' is not an address:port such as 127.0.0.1:5001"))
+        }),
+    };
     let upstreams = validate_upstreams(&mut problems, map.get("upstreams"), base);
 
     let policies = match map.get("policies") {
@@ -110,20 +118,24 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     };
     let timeouts = validate_timeouts(&mut problems, map.get("timeouts"));
 
-    match (listen, no_match_policy, cache, timeouts, blobs) {
-        (Some(listen), Some(no_match_policy), Some(cache), Some(timeouts), Some(blobs))
-            if problems.0.is_empty() =>
-        {
-            Ok(Config {
-                listen,
-                upstreams,
-                policies,
-                no_match_policy,
-                cache,
-                timeouts,
-                blobs,
-            })
-        }
+    match (listen, admin, no_match_policy, cache, timeouts, blobs) {
+        (
+            Some(listen),
+            Some(admin),
+            Some(no_match_policy),
+            Some(cache),
+            Some(timeouts),
+            Some(blobs),
+        ) if problems.0.is_empty() => Ok(Config {
+            listen,
+            admin,
+            upstreams,
+            policies,
+            no_match_policy,
+            cache,
+            timeouts,
+            blobs,
+        }),
         _ => Err(problems.0),
     }
 }

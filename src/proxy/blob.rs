@@ -63,6 +63,7 @@ impl App {
                     response.into_body(),
                     upstream.idle_timeout(),
                     verify,
+                    upstream.metrics().clone(),
                 ))
             }
         };

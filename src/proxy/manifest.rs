@@ -41,7 +41,11 @@ impl App {
                     tag.clone(),
                     accept.clone(),
                 );
-                match self.caches.tag(&key) {
+                let cached = self.caches.tag(&key);
+                if self.caches.tags_enabled() {
+                    self.metrics.cache("tag", cached.is_some());
+                }
+                match cached {
                     Some(digest) => (digest, None),
                     None => {
                         let (digest, prefetched) = match upstream
@@ -68,8 +72,19 @@ impl App {
                 manifest
             }
             None => {
-                let fetch = upstream.fetch_manifest(&target.repository, &digest, &accept);
-                self.caches.manifest(key, fetch).await?
+                let fetched = std::sync::atomic::AtomicBool::new(false);
+                let fetch = async {
+                    fetched.store(true, std::sync::atomic::Ordering::Relaxed);
+                    upstream
+                        .fetch_manifest(&target.repository, &digest, &accept)
+                        .await
+                };
+                let manifest = self.caches.manifest(key, fetch).await;
+                self.metrics.cache(
+                    "manifest",
+                    !fetched.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                manifest?
             }
         };
 

@@ -22,6 +22,7 @@ pub use error::ProxyError;
 use crate::cache::Caches;
 use crate::config::{BlobMode, Config};
 use crate::decide::{DecisionTtls, Gate};
+use crate::metrics::Metrics;
 use crate::policy::PolicySet;
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Route, Router, Target};
@@ -33,6 +34,7 @@ pub struct App {
     upstreams: Arc<Upstreams>,
     caches: Caches,
     gate: Gate,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -44,7 +46,8 @@ impl App {
         if config.blobs == BlobMode::Passthrough {
             tracing::warn!("blobs: passthrough: blobs are served without an admitted manifest");
         }
-        let upstreams = Arc::new(Upstreams::new(config)?);
+        let metrics = Arc::new(Metrics::new());
+        let upstreams = Arc::new(Upstreams::new(config, metrics.clone())?);
         let ttls = DecisionTtls {
             allow: config.cache.decision_ttl,
             deny: config.cache.denial_ttl,
@@ -53,8 +56,29 @@ impl App {
             router: Router::new(&config.upstreams),
             upstreams: upstreams.clone(),
             caches: Caches::new(config.cache.manifest_bytes, config.cache.tag_ttl),
-            gate: Gate::new(policies, upstreams, ttls, config.blobs == BlobMode::Strict),
+            gate: Gate::new(
+                policies,
+                upstreams,
+                ttls,
+                config.blobs == BlobMode::Strict,
+                metrics.clone(),
+            ),
+            metrics,
         })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Ready when upstreams are configured. An `App` cannot exist without a
+    /// validated config and policy set, and a failed reload keeps the
+    /// previous set in force, so there is nothing else to wait for.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.upstreams.is_empty() {
+            return Err("no upstream configured".into());
+        }
+        Ok(())
     }
 
     /// Replace the policy set (a reload); cached decisions retire with it.
@@ -82,7 +106,8 @@ impl App {
         );
         async move {
             let head = parts.method == http::Method::HEAD;
-            let response = match self.dispatch(&parts, client).await {
+            let mut route = "invalid";
+            let response = match self.dispatch(&parts, client, &mut route).await {
                 Ok(response) => response,
                 Err(e) => {
                     match &e {
@@ -94,6 +119,7 @@ impl App {
                     respond::error(&e, head)
                 }
             };
+            self.metrics.request(route, response.status().as_u16());
             tracing::info!(
                 status = response.status().as_u16(),
                 duration_us = started.elapsed().as_micros() as u64,
@@ -109,11 +135,19 @@ impl App {
         &self,
         parts: &http::request::Parts,
         client: Option<SocketAddr>,
+        route_kind: &mut &'static str,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let (method, route) =
             self.router
                 .route(&parts.method, parts.uri.path(), parts.uri.query())?;
         let head = method == ReadMethod::Head;
+        *route_kind = match &route {
+            Route::ApiBase => "api_base",
+            Route::Manifest { .. } => "manifest",
+            Route::Blob { .. } => "blob",
+            Route::TagsList { .. } => "tags_list",
+            Route::Referrers { .. } => "referrers",
+        };
         match route {
             Route::ApiBase => Ok(respond::api_base(head)),
             Route::Manifest { target, reference } => {

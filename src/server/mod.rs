@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 
 use crate::proxy::App;
 
+pub mod admin;
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -13,6 +13,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use crate::oci::{Digest, DigestHasher};
 
 /// Why a bounded read stopped.
@@ -93,12 +96,18 @@ pin_project_lite::pin_project! {
         check: Option<(DigestHasher, Digest)>,
         held: Option<Bytes>,
         done: bool,
+        metrics: Arc<Metrics>,
     }
 }
 
 impl BlobBody {
     /// `verify`: the digest the full body must hash to; `None` for ranges.
-    pub fn new(inner: Incoming, idle_timeout: Duration, verify: Option<Digest>) -> BlobBody {
+    pub fn new(
+        inner: Incoming,
+        idle_timeout: Duration,
+        verify: Option<Digest>,
+        metrics: Arc<Metrics>,
+    ) -> BlobBody {
         BlobBody {
             inner,
             idle: tokio::time::sleep(idle_timeout),
@@ -106,6 +115,7 @@ impl BlobBody {
             check: verify.map(|d| (DigestHasher::new(d.algorithm()), d)),
             held: None,
             done: false,
+            metrics,
         }
     }
 }
@@ -141,6 +151,7 @@ impl Body for BlobBody {
                         // Trailers carry nothing a registry client needs.
                         continue;
                     };
+                    this.metrics.blob_bytes(data.len() as u64);
                     let Some((hasher, _)) = this.check.as_mut() else {
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     };

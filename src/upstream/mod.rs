@@ -33,6 +33,7 @@ use self::auth::Auth;
 use self::body::{read_bounded, BodyError};
 use self::client::HttpClient;
 use crate::config::{Config, Timeouts, UpstreamConfig};
+use crate::metrics::Metrics;
 use crate::oci::{Digest, RegistryName, Repository, Tag, MAX_MANIFEST_BYTES};
 use crate::route::UpstreamId;
 
@@ -56,6 +57,7 @@ pub struct Upstream {
     client: HttpClient,
     auth: Auth,
     timeouts: Timeouts,
+    metrics: Arc<Metrics>,
 }
 
 /// The answer to "which digest does this tag name now".
@@ -86,16 +88,24 @@ enum Credentials<'a> {
 // === impl Upstreams ===
 
 impl Upstreams {
-    pub fn new(config: &Config) -> Result<Upstreams, String> {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Upstreams, String> {
         let mut list = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
-            list.push(Arc::new(Upstream::new(u, &config.timeouts)?));
+            list.push(Arc::new(Upstream::new(
+                u,
+                &config.timeouts,
+                metrics.clone(),
+            )?));
         }
         Ok(Upstreams { list })
     }
 
     pub fn get(&self, id: UpstreamId) -> Option<&Arc<Upstream>> {
         self.list.get(id.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
     /// The upstream configured under `name`.
@@ -110,7 +120,11 @@ impl Upstreams {
 // === impl Upstream ===
 
 impl Upstream {
-    fn new(config: &UpstreamConfig, timeouts: &Timeouts) -> Result<Upstream, String> {
+    fn new(
+        config: &UpstreamConfig,
+        timeouts: &Timeouts,
+        metrics: Arc<Metrics>,
+    ) -> Result<Upstream, String> {
         let client = client::build(config, timeouts.connect)
             .map_err(|e| format!("upstream '{}': {e}", config.name))?;
         Ok(Upstream {
@@ -124,6 +138,7 @@ impl Upstream {
                 config.insecure,
             ),
             timeouts: timeouts.clone(),
+            metrics,
         })
     }
 
@@ -440,7 +455,11 @@ impl Upstream {
             )))
         })?;
         let timeout = self.timeouts.response;
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, self.client.request(request)).await;
+        self.metrics
+            .upstream_latency(self.name.as_str(), started.elapsed().as_secs_f64());
+        match result {
             Err(_) => Err(self.error(UpstreamErrorKind::Timeout {
                 what: "response headers",
                 after: timeout,
@@ -478,6 +497,10 @@ impl Upstream {
 
     pub fn idle_timeout(&self) -> Duration {
         self.timeouts.idle
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 

@@ -154,6 +154,20 @@ fn verify_layer(
     })
 }
 
+impl RejectReason {
+    /// A stable kebab-case code, for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::NotASignature { .. } => "unsupported-signature",
+            RejectReason::MissingSignature
+            | RejectReason::SignatureEncoding
+            | RejectReason::SignatureInvalid(_) => "untrusted-signature",
+            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => "bad-payload",
+            RejectReason::OtherImage(_) => "other-image",
+        }
+    }
+}
+
 // === impl Admission ===
 
 impl Admission {

@@ -773,3 +773,41 @@ async fn signatures_stored_in_another_repository_are_found_through_source_oci() 
     let m = denial_of(&pull(&sg, "enf/signed", "v1").await);
     assert!(m.contains("enf/signatures:sha256-"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_health_are_served_on_the_admin_address() {
+    let w = signed_world();
+    let admin = crate::support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    write_policy(dir.path(), &w.trusted.public_pem(), "");
+    let sg = Signgate::start(
+        &[Up::new("registry.test", &w.registry.url()).default()],
+        &format!(
+            "admin: 127.0.0.1:{admin}\npolicies: {}\nno-match-policy: deny\n",
+            dir.path().display()
+        ),
+    );
+    assert_eq!(pull(&sg, "enf/signed", "v1").await.status, 200);
+    assert_eq!(pull(&sg, "enf/signed", "v1").await.status, 200);
+    assert_eq!(pull(&sg, "enf/unsigned", "v1").await.status, 403);
+    let base = format!("http://127.0.0.1:{admin}");
+    assert_eq!(get(&format!("{base}/healthz")).await.status, 200);
+    assert_eq!(get(&format!("{base}/readyz")).await.status, 200);
+    let metrics = get(&format!("{base}/metrics")).await;
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    for want in [
+        r#"signgate_requests_total{route="manifest",status="200"} 2"#,
+        r#"signgate_requests_total{route="manifest",status="403"} 1"#,
+        r#"signgate_decisions_total{verdict="allow",policy="",reason="admitted"} 2"#,
+        r#"signgate_decisions_total{verdict="deny",policy="enforced",reason="no-signatures"} 1"#,
+        r#"signgate_cache_lookups_total{cache="decision",result="hit"} 1"#,
+        r#"signgate_cache_lookups_total{cache="decision",result="miss"} 2"#,
+        r#"signgate_upstream_request_duration_seconds_count{upstream="registry.test"}"#,
+        "signgate_verification_duration_seconds_count 2",
+    ] {
+        assert!(text.contains(want), "missing {want} in\n{text}");
+    }
+    // The API port does not serve them.
+    assert_eq!(get(&sg.url("/metrics")).await.status, 404);
+}

@@ -73,7 +73,13 @@ impl Signgate {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let config = dir.path().join("signgate.yaml");
-        std::fs::write(&config, format!("listen: 127.0.0.1:{port}\n{yaml}")).unwrap();
+        // Parallel instances must not fight over the default admin port.
+        let admin = if yaml.contains("admin:") {
+            ""
+        } else {
+            "admin: 127.0.0.1:0\n"
+        };
+        std::fs::write(&config, format!("listen: 127.0.0.1:{port}\n{admin}{yaml}")).unwrap();
         let log = dir.path().join("signgate.log");
         let child = Child::spawn(
             Path::new(env!("CARGO_BIN_EXE_signgate")),
