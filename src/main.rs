@@ -58,6 +58,23 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// TLS helpers.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write a CA (ca.crt) and a server certificate (server.crt, server.key)
+    /// into DIR, and a client cert dir for mTLS (client/{ca.crt,client.cert,client.key}).
+    SelfSigned {
+        dir: PathBuf,
+        /// DNS names or IP addresses of the server.
+        #[arg(long = "name", default_values = ["localhost", "127.0.0.1"])]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +123,20 @@ fn main() -> ExitCode {
         } => {
             print!("{}", signgate::config::EMBEDDED_DEFAULT);
             ExitCode::SUCCESS
+        }
+        Command::Tls {
+            command: TlsCommand::SelfSigned { dir, names },
+        } => {
+            match signgate::server::tls::self_signed(&dir, &names) {
+                Ok(()) => {
+                    println!("{}: ca.crt, server.crt, server.key, client/ (ca.crt, client.cert, client.key)", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("signgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Policy {
             command: PolicyCommand::Check { dir },
@@ -210,9 +241,24 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             config = %config_path.as_ref().map_or("<embedded default>".to_owned(), |p| p.display().to_string()),
             upstreams = config.upstreams.len(),
             policies = n_policies,
+            tls = config.tls.is_some(),
+            mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             "signgate listening"
         );
-        signgate::server::serve(listener, app, signgate::server::shutdown_signal()).await;
+        let tls = match &config.tls {
+            None => None,
+            Some(tls) => match signgate::server::tls::acceptor(tls) {
+                Ok((acceptor, cert)) => {
+                    tokio::spawn(signgate::server::tls::watch(cert));
+                    Some(acceptor)
+                }
+                Err(e) => {
+                    eprintln!("signgate: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            },
+        };
+        signgate::server::serve(listener, app, signgate::server::shutdown_signal(), tls).await;
         ExitCode::SUCCESS
     })
 }

@@ -38,6 +38,17 @@ pub struct Config {
     /// Serve only blobs referenced by admitted manifests (`strict`, the
     /// default), or any blob (`passthrough`).
     pub blobs: BlobMode,
+    /// HTTPS for the registry API; without it, plain HTTP on loopback only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `tls:` — PEM files, relative to the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates signed by these CAs (mTLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// `policies:` — a directory, or the example policies built into signgate.

@@ -44,6 +44,14 @@ pub(super) struct RawTimeouts {
     pub idle: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTls {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: Option<String>,
+}
+
 /// Docker's `~/.docker/config.json`, the part signgate reads.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawDockerConfig {

@@ -184,3 +184,32 @@ fn passwords_never_appear_in_debug_output() {
     };
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn plain_http_is_for_loopback_only_unless_dangerously_allowed() {
+    let up = "upstreams:\n  - {name: a.io, url: 'https://a.io'}\n";
+    let errors = errors_of(&format!("listen: 0.0.0.0:5000\n{up}"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("not a loopback address: configure 'tls'")),
+        "{errors:?}"
+    );
+    assert!(Config::parse(
+        &format!("listen: 0.0.0.0:5000\ndangerously-allow-plain-http: true\n{up}"),
+        "t",
+        Path::new(".")
+    )
+    .is_ok());
+    assert!(Config::parse(&format!("listen: '[::1]:5000'\n{up}"), "t", Path::new(".")).is_ok());
+    let errors = errors_of(&format!(
+        "listen: 0.0.0.0:5000\ntls: {{cert: /no/cert.pem, key: /no/key.pem}}\n{up}"
+    ));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("tls.cert: '/no/cert.pem' is not a readable file")),
+        "{errors:?}"
+    );
+    assert!(!errors.iter().any(|e| e.contains("loopback")), "{errors:?}");
+}

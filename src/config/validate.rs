@@ -11,16 +11,18 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 use url::Url;
 
-use super::raw::{RawAuth, RawCache, RawTimeouts, RawUpstream};
+use super::raw::{RawAuth, RawCache, RawTimeouts, RawTls, RawUpstream};
 use super::{
     docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, NoMatchPolicy,
-    PolicySource, Timeouts, UpstreamConfig,
+    PolicySource, Timeouts, TlsConfig, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "listen",
     "admin",
+    "tls",
+    "dangerously-allow-plain-http",
     "upstreams",
     "policies",
     "no-match-policy",
@@ -88,6 +90,42 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         }),
     };
     let upstreams = validate_upstreams(&mut problems, map.get("upstreams"), base);
+    let tls = match map.get("tls") {
+        None | Some(Value::Null) => None,
+        Some(v) => deserialize::<RawTls>(&mut problems, "tls", v).map(|raw| TlsConfig {
+            cert: resolve(base, &raw.cert),
+            key: resolve(base, &raw.key),
+            client_ca: raw.client_ca.as_deref().map(|p| resolve(base, p)),
+        }),
+    };
+    if let Some(tls) = &tls {
+        let files = [
+            ("tls.cert", Some(&tls.cert)),
+            ("tls.key", Some(&tls.key)),
+            ("tls.client-ca", tls.client_ca.as_ref()),
+        ];
+        for (key, path) in files {
+            if let Some(path) = path {
+                if !path.is_file() {
+                    problems.push(key, format!("'{}' is not a readable file", path.display()));
+                }
+            }
+        }
+    }
+    let allow_plain = match map.get("dangerously-allow-plain-http") {
+        None => false,
+        Some(v) => {
+            deserialize::<bool>(&mut problems, "dangerously-allow-plain-http", v).unwrap_or(false)
+        }
+    };
+    if let Some(listen) = listen {
+        if tls.is_none() && !listen.ip().is_loopback() && !allow_plain {
+            problems.push(
+                "listen",
+                format!("plain HTTP on {listen}, which is not a loopback address: configure 'tls', or set 'dangerously-allow-plain-http: true'"),
+            );
+        }
+    }
 
     let policies = match map.get("policies") {
         None | Some(Value::Null) => None,
@@ -135,6 +173,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             cache,
             timeouts,
             blobs,
+            tls,
         }),
         _ => Err(problems.0),
     }

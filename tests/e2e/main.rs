@@ -18,6 +18,7 @@ mod hostile;
 mod lifecycle;
 mod pull;
 mod tls;
+mod tls_serve;
 
 use std::sync::OnceLock;
 

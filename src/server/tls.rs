@@ -1,0 +1,180 @@
+//! HTTPS for the registry API: rustls from PEM files, HTTP/2 and HTTP/1.1
+//! by ALPN, optional client-certificate authentication (mTLS), and the
+//! certificate reloaded when its files change — no restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::RootCertStore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
+
+/// How often the certificate files are checked for changes.
+const RELOAD_POLL: Duration = Duration::from_secs(5);
+
+/// The certificate in use, swapped atomically when its files change.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+    stamp: RwLock<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match self.current.read() {
+            Ok(c) => Some(c.clone()),
+            Err(poisoned) => Some(poisoned.into_inner().clone()),
+        }
+    }
+}
+
+impl ReloadingCert {
+    fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+        let pem = std::fs::read(cert).map_err(|e| format!("tls.cert '{}': {e}", cert.display()))?;
+        let chain: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("tls.cert '{}': {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!(
+                "tls.cert '{}' holds no PEM certificate",
+                cert.display()
+            ));
+        }
+        let pem = std::fs::read(key).map_err(|e| format!("tls.key '{}': {e}", key.display()))?;
+        let private = rustls_pemfile::private_key(&mut pem.as_slice())
+            .map_err(|e| format!("tls.key '{}': {e}", key.display()))?
+            .ok_or_else(|| format!("tls.key '{}' holds no PEM private key", key.display()))?;
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        CertifiedKey::from_der(chain, private, &provider)
+            .map_err(|e| format!("tls: certificate and key do not match: {e}"))
+    }
+
+    fn stamp(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (modified(&self.cert), modified(&self.key))
+    }
+
+    /// Reload if the files changed; a broken pair keeps the current one.
+    pub fn reload_if_changed(&self) -> Result<bool, String> {
+        let now = self.stamp();
+        let seen = self.stamp.read().map(|s| *s).unwrap_or((None, None));
+        if now == seen {
+            return Ok(false);
+        }
+        if let Ok(mut s) = self.stamp.write() {
+            *s = now;
+        }
+        let loaded = ReloadingCert::load(&self.cert, &self.key)?;
+        match self.current.write() {
+            Ok(mut c) => *c = Arc::new(loaded),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+        }
+        Ok(true)
+    }
+}
+
+/// The acceptor for `config`, and the certificate handle to keep fresh.
+pub fn acceptor(config: &TlsConfig) -> Result<(TlsAcceptor, Arc<ReloadingCert>), String> {
+    let loaded = ReloadingCert::load(&config.cert, &config.key)?;
+    let cert = Arc::new(ReloadingCert {
+        cert: config.cert.clone(),
+        key: config.key.clone(),
+        current: RwLock::new(Arc::new(loaded)),
+        stamp: RwLock::new((None, None)),
+    });
+    let stamp = cert.stamp();
+    if let Ok(mut s) = cert.stamp.write() {
+        *s = stamp;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = match &config.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("tls.client-ca '{}': {e}", ca.display()))?;
+            let mut roots = RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let c = c.map_err(|e| format!("tls.client-ca '{}': {e}", ca.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("tls.client-ca '{}': {e}", ca.display()))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("tls.client-ca '{}': {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut server = builder.with_cert_resolver(cert.clone());
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(server)), cert))
+}
+
+/// Keep `cert` fresh: poll its files, log reloads and failures.
+pub async fn watch(cert: Arc<ReloadingCert>) {
+    loop {
+        tokio::time::sleep(RELOAD_POLL).await;
+        match cert.reload_if_changed() {
+            Ok(true) => tracing::info!(cert = %cert.cert.display(), "tls certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "tls certificate reload failed: keeping the current one")
+            }
+        }
+    }
+}
+
+/// `signgate tls self-signed DIR`: a CA and a server certificate for
+/// `names` (DNS names or IP addresses), and a client certificate for mTLS
+/// in `DIR/client/`, for quick starts and tests.
+pub fn self_signed(dir: &Path, names: &[String]) -> Result<(), String> {
+    let err = |e: rcgen::Error| format!("generating certificates: {e}");
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "signgate CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(err)?;
+    let server_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let mut server_params = rcgen::CertificateParams::new(names.to_vec()).map_err(err)?;
+    server_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "signgate");
+    let server = server_params
+        .signed_by(&server_key, &ca, &ca_key)
+        .map_err(err)?;
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "signgate node");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params
+        .signed_by(&client_key, &ca, &ca_key)
+        .map_err(err)?;
+    // `client/` is a ready client cert dir (the layout of Docker's and
+    // containerd's certs.d and skopeo's --cert-dir).
+    let client_dir = dir.join("client");
+    std::fs::create_dir_all(&client_dir).map_err(|e| format!("{}: {e}", client_dir.display()))?;
+    for (path, text) in [
+        (dir.join("ca.crt"), ca.pem()),
+        (dir.join("server.crt"), server.pem()),
+        (dir.join("server.key"), server_key.serialize_pem()),
+        (client_dir.join("ca.crt"), ca.pem()),
+        (client_dir.join("client.cert"), client.pem()),
+        (client_dir.join("client.key"), client_key.serialize_pem()),
+    ] {
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
