@@ -73,6 +73,8 @@ MANIFEST_DIGEST="sha256:$(sha256sum "$work/manifest.json" | cut -d' ' -f1)"
 SG_PORT=$(free_port)
 cat > "$work/signgate.yaml" <<YAML
 listen: 127.0.0.1:$SG_PORT
+admin: 127.0.0.1:0
+no-match-policy: allow   # the proxy path; enforcement cost is in benches/hot_path.rs
 upstreams:
   - {name: bench.test, url: "$REG", insecure: true, default: true}
 YAML
