@@ -13,6 +13,7 @@ mod api;
 mod blobs;
 mod cli;
 mod containerd;
+mod deploy;
 pub mod enforce;
 mod hostile;
 mod lifecycle;

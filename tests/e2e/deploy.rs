@@ -1,0 +1,98 @@
+//! The shipped deployment files stay valid: every signgate config in them
+//! passes validation, every policy in them loads.
+
+use std::path::Path;
+
+use signgate::config::{Config, NoMatchPolicy};
+use signgate::policy::PolicySet;
+
+fn deploy(path: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(path),
+    )
+    .unwrap()
+}
+
+/// The `data` entries of every ConfigMap in a multi-document YAML file.
+fn configmap_data(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v["kind"] != "ConfigMap" {
+            continue;
+        }
+        if let Some(data) = v["data"].as_mapping() {
+            for (k, v) in data {
+                out.push((
+                    k.as_str().unwrap().to_owned(),
+                    v.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_kubernetes_configmaps_hold_valid_configs_and_policies() {
+    let certs = tempfile::tempdir().unwrap();
+    for f in ["tls.crt", "tls.key"] {
+        std::fs::write(certs.path().join(f), "placeholder").unwrap();
+    }
+    let mut configs = 0;
+    let mut policies = Vec::new();
+    for file in ["kubernetes/configmap.yaml", "kubernetes/deployment.yaml"] {
+        for (name, text) in configmap_data(&deploy(file)) {
+            if name == "signgate.yaml" {
+                let text = text.replace("/etc/signgate/tls", certs.path().to_str().unwrap());
+                Config::parse(&text, &format!("{file}: {name}"), Path::new("/"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                configs += 1;
+            } else {
+                policies.push((name.into(), text));
+            }
+        }
+    }
+    assert_eq!(configs, 2);
+    let set =
+        PolicySet::from_files(&policies, NoMatchPolicy::Deny).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.policies().len(), 2);
+}
+
+#[test]
+fn the_example_config_and_runtime_files_agree_on_signgates_address() {
+    let config = Config::parse(
+        &deploy("signgate.yaml"),
+        "deploy/signgate.yaml",
+        Path::new("/"),
+    )
+    .unwrap();
+    let address = config.listen.to_string();
+    for file in [
+        "containerd/docker.io/hosts.toml",
+        "containerd/_default/hosts.toml",
+        "docker/certs.d/docker.io/hosts.toml",
+    ] {
+        let text = deploy(file);
+        assert!(
+            text.contains(&format!("server = \"http://{address}\"")),
+            "{file} makes signgate the server"
+        );
+    }
+    assert!(deploy("docker/daemon.json").contains(&address));
+    assert!(
+        deploy("podman/registries.conf").contains(&format!("location = \"{address}/docker.io\""))
+    );
+    let podman = deploy("podman/registries.conf");
+    let entries: Vec<&str> = podman
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    assert!(
+        !entries.iter().any(|l| l.contains("[[registry.mirror]]")),
+        "no mirror entries: they fall back"
+    );
+    assert!(deploy("k3s/registries.yaml").contains(&format!("http://{address}")));
+}
