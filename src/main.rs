@@ -58,6 +58,19 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Check whether this node's runtimes can pull around signgate.
+    /// Exit 0: every pull goes through signgate; 1: a bypass exists.
+    Doctor {
+        /// signgate's address as the runtimes name it.
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        signgate: String,
+        /// Registries to report on, besides those the files name.
+        #[arg(long = "registry", default_values = ["docker.io"])]
+        registries: Vec<String>,
+        /// Prefix for the system paths (to check a copied tree).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
     /// TLS helpers.
     Tls {
         #[command(subcommand)]
@@ -123,6 +136,28 @@ fn main() -> ExitCode {
         } => {
             print!("{}", signgate::config::EMBEDDED_DEFAULT);
             ExitCode::SUCCESS
+        }
+        Command::Doctor {
+            signgate,
+            registries,
+            root,
+        } => {
+            let findings = signgate::doctor::check(&signgate::doctor::Node {
+                root,
+                signgate,
+                registries,
+            });
+            if findings.is_empty() {
+                println!("no containerd, Docker or containers configuration found");
+            }
+            for f in &findings {
+                println!("{f}");
+            }
+            if signgate::doctor::has_bypass(&findings) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Tls {
             command: TlsCommand::SelfSigned { dir, names },

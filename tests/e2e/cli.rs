@@ -85,3 +85,30 @@ fn policy_check_validates_a_directory_and_names_every_problem() {
         "{out}"
     );
 }
+
+#[test]
+fn doctor_exits_non_zero_on_a_bypass_and_names_the_fix() {
+    let root = tempfile::tempdir().unwrap();
+    let hosts = root.path().join("etc/containerd/certs.d/docker.io");
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        "server = \"https://registry-1.docker.io\"\n[host.\"http://127.0.0.1:5000\"]\n",
+    )
+    .unwrap();
+    let (code, out) = signgate(&["doctor", "--root", root.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BYPASS") && out.contains("fix: server = \"http://127.0.0.1:5000\""),
+        "{out}"
+    );
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/containerd/docker.io/hosts.toml"
+    ))
+    .unwrap();
+    std::fs::write(hosts.join("hosts.toml"), shipped).unwrap();
+    let (code, out) = signgate(&["doctor", "--root", root.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("enforced"), "{out}");
+}
