@@ -86,6 +86,21 @@ pub fn manifest(
     response
 }
 
+/// `head-denials: defer-to-get`: the headers of a denied manifest (digest,
+/// type, length) and no body, so the client's `GET` by digest receives the
+/// denial with its reason. Never carries manifest bytes.
+pub fn deferred_denial_head(manifest: &Manifest) -> Response<ResponseBody> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
+    let headers = response.headers_mut();
+    headers.insert(API_VERSION, REGISTRY_2_0);
+    headers.insert(CONTENT_TYPE, manifest.media_type().clone());
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(manifest.bytes().len()));
+    if let Ok(digest) = HeaderValue::from_str(manifest.digest().as_str()) {
+        headers.insert(DOCKER_CONTENT_DIGEST, digest);
+    }
+    response
+}
+
 /// A streamed blob response with the upstream's headers already chosen.
 pub fn blob(
     status: StatusCode,

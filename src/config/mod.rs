@@ -40,6 +40,21 @@ pub struct Config {
     pub blobs: BlobMode,
     /// HTTPS for the registry API; without it, plain HTTP on loopback only.
     pub tls: Option<TlsConfig>,
+    /// How a denied manifest answers a `HEAD`.
+    pub head_denials: HeadDenials,
+}
+
+/// `head-denials:` — a `HEAD` answer has no body, and containerd (before
+/// 2.x) resolves tags with `HEAD` and shows its users only the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadDenials {
+    /// `403` on `HEAD` as on `GET` (the default).
+    Status,
+    /// Answer a denied `HEAD` with the manifest's digest, size and type (no
+    /// bytes), so the client's `GET` by digest receives the `403` with the
+    /// full reason in its body. No manifest byte is ever served.
+    DeferToGet,
 }
 
 /// `tls:` — PEM files, relative to the config file.

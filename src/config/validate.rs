@@ -13,13 +13,14 @@ use url::Url;
 
 use super::raw::{RawAuth, RawCache, RawTimeouts, RawTls, RawUpstream};
 use super::{
-    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, NoMatchPolicy,
-    PolicySource, Timeouts, TlsConfig, UpstreamConfig,
+    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, HeadDenials,
+    NoMatchPolicy, PolicySource, Timeouts, TlsConfig, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "listen",
+    "head-denials",
     "admin",
     "tls",
     "dangerously-allow-plain-http",
@@ -112,6 +113,11 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             }
         }
     }
+    let head_denials = match map.get("head-denials") {
+        None => HeadDenials::Status,
+        Some(v) => deserialize::<HeadDenials>(&mut problems, "head-denials", v)
+            .unwrap_or(HeadDenials::Status),
+    };
     let allow_plain = match map.get("dangerously-allow-plain-http") {
         None => false,
         Some(v) => {
@@ -174,6 +180,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             timeouts,
             blobs,
             tls,
+            head_denials,
         }),
         _ => Err(problems.0),
     }

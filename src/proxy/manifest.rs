@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Response};
 use std::net::SocketAddr;
 
 use super::{App, ProxyError};
+use crate::config::HeadDenials;
 use crate::decide::{Decision, Subject};
 use crate::oci::{Reference, DEFAULT_MANIFEST_ACCEPT};
 use crate::respond::{self, ResponseBody};
@@ -106,6 +107,12 @@ impl App {
                 &warnings,
                 method == ReadMethod::Head,
             )),
+            Decision::Deny(denial)
+                if method == ReadMethod::Head && self.head_denials == HeadDenials::DeferToGet =>
+            {
+                tracing::info!(digest = %denial.digest, "denied manifest: HEAD deferred to GET (head-denials: defer-to-get)");
+                Ok(respond::deferred_denial_head(&manifest))
+            }
             Decision::Deny(denial) => Err(ProxyError::Denied(denial)),
         }
     }

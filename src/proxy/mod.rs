@@ -20,7 +20,7 @@ use tracing::{field::Empty, Instrument};
 pub use error::ProxyError;
 
 use crate::cache::Caches;
-use crate::config::{BlobMode, Config};
+use crate::config::{BlobMode, Config, HeadDenials};
 use crate::decide::{DecisionTtls, Gate};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
@@ -35,6 +35,7 @@ pub struct App {
     caches: Caches,
     gate: Gate,
     metrics: Arc<Metrics>,
+    head_denials: HeadDenials,
 }
 
 impl App {
@@ -64,6 +65,7 @@ impl App {
                 metrics.clone(),
             ),
             metrics,
+            head_denials: config.head_denials,
         })
     }
 

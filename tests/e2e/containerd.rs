@@ -70,3 +70,42 @@ async fn as_a_mere_mirror_host_signgate_is_bypassed_by_containerds_fallback() {
         .lines()
         .any(|l| l.contains("/v2/enf/otherkey/manifests/") && l.contains("containerd")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_head_denials_deferred_containerd_users_see_signgates_reason() {
+    let w = signed_world();
+    let dir = tempfile::tempdir().unwrap();
+    crate::enforce::write_policy(dir.path(), &w.trusted.public_pem(), "");
+    let sg = crate::support::signgate::Signgate::start(
+        &[crate::support::signgate::Up::new("registry.test", &w.registry.url()).default()],
+        &format!(
+            "policies: {}\nno-match-policy: deny\nhead-denials: defer-to-get\n",
+            dir.path().display()
+        ),
+    );
+    let containerd = Containerd::start();
+    let hosts = hosts_dir("registry.test", &as_server(&sg.host()));
+    let (ok, out) = containerd.pull(hosts.path(), "registry.test/enf/corrupted:v1");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("denied by policy enforced") && out.contains("untrusted key"),
+        "ctr shows signgate's reason: {out}"
+    );
+    // The signed image still pulls, and HEAD carried no manifest bytes.
+    let (ok, out) = containerd.pull(hosts.path(), "registry.test/enf/signed:v1");
+    assert!(ok, "{out}");
+    let h = crate::support::http::send(
+        http::Method::HEAD,
+        &sg.url("/v2/enf/corrupted/manifests/v1"),
+        &[],
+    )
+    .await;
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    assert_eq!(
+        h.header("docker-content-digest"),
+        Some(w.corrupted.digest.as_str())
+    );
+    let g = crate::support::http::get(&sg.url("/v2/enf/corrupted/manifests/v1")).await;
+    assert_eq!(g.status, 403);
+}
