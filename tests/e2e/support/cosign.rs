@@ -72,6 +72,20 @@ impl KeyPair {
     /// `cosign sign --key … --tlog-upload=false` by digest; `recursive`
     /// also signs each child of an index.
     pub fn sign(&self, image_by_digest: &str, recursive: bool) {
+        self.sign_with(image_by_digest, recursive, &[]);
+    }
+
+    /// Sign with the signature stored in another repository
+    /// (`COSIGN_REPOSITORY`).
+    pub fn sign_into(&self, image_by_digest: &str, signature_repository: &str) {
+        self.sign_with(
+            image_by_digest,
+            false,
+            &[("COSIGN_REPOSITORY", signature_repository)],
+        );
+    }
+
+    fn sign_with(&self, image_by_digest: &str, recursive: bool, env: &[(&str, &str)]) {
         let mut args = vec![
             "sign",
             "--key",
@@ -84,60 +98,29 @@ impl KeyPair {
             args.push("--recursive");
         }
         args.push(image_by_digest);
-        let (ok, out) = cosign(self.dir.path(), &args);
-        assert!(ok, "cosign sign {image_by_digest}: {out}");
-    }
-
-    /// Sign with the signature stored in another repository
-    /// (`COSIGN_REPOSITORY`).
-    pub fn sign_into(&self, image_by_digest: &str, signature_repository: &str) {
-        let (ok, out) = cosign_with(
-            self.dir.path(),
-            &[
-                "sign",
-                "--key",
-                "cosign.key",
-                "--tlog-upload=false",
-                "--allow-http-registry",
-                "--yes",
-                image_by_digest,
-            ],
-            &[("COSIGN_REPOSITORY", signature_repository)],
-        );
-        assert!(
-            ok,
-            "cosign sign {image_by_digest} into {signature_repository}: {out}"
-        );
+        let (ok, out) = cosign_with(self.dir.path(), &args, env);
+        assert!(ok, "cosign sign {image_by_digest} {env:?}: {out}");
     }
 
     /// `cosign verify` looking for signatures in another repository.
     pub fn verify_from(&self, image: &str, signature_repository: &str) -> (bool, String) {
-        cosign_with(
-            self.dir.path(),
-            &[
-                "verify",
-                "--key",
-                "cosign.pub",
-                "--insecure-ignore-tlog",
-                "--allow-http-registry",
-                image,
-            ],
-            &[("COSIGN_REPOSITORY", signature_repository)],
-        )
+        self.verify_with(image, &[("COSIGN_REPOSITORY", signature_repository)])
     }
 
     /// The reference verdict: `cosign verify --key … --insecure-ignore-tlog`.
     pub fn verify(&self, image: &str) -> (bool, String) {
-        cosign(
-            self.dir.path(),
-            &[
-                "verify",
-                "--key",
-                "cosign.pub",
-                "--insecure-ignore-tlog",
-                "--allow-http-registry",
-                image,
-            ],
-        )
+        self.verify_with(image, &[])
+    }
+
+    fn verify_with(&self, image: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let args = [
+            "verify",
+            "--key",
+            "cosign.pub",
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            image,
+        ];
+        cosign_with(self.dir.path(), &args, env)
     }
 }

@@ -69,20 +69,7 @@ impl<'a> Layout<'a> {
             .iter()
             .map(|(name, content)| sha256(&tar(name, content)))
             .collect();
-        let config = json!({
-            "architecture": arch,
-            "os": "linux",
-            "config": {"Cmd": ["/bin/true"]},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        });
-        let config = self.blob(OCI_CONFIG, &serde_json::to_vec(&config).unwrap());
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": config.descriptor(),
-            "layers": layers.iter().map(Blob::descriptor).collect::<Vec<_>>(),
-        });
-        self.blob(OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap())
+        self.image_with_layers(arch, &layers, &diff_ids)
     }
 
     /// An index over per-platform manifests.
