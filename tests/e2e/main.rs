@@ -17,6 +17,7 @@ mod deploy;
 pub mod enforce;
 mod hostile;
 mod lifecycle;
+mod podman;
 mod pull;
 mod tls;
 mod tls_serve;
