@@ -13,6 +13,7 @@
 //! module.
 
 mod key;
+pub mod keyless;
 mod payload;
 
 use std::fmt;
@@ -39,13 +40,17 @@ pub struct Verified {
 /// Why one signature layer did not verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
-    NotASignature { media_type: String },
+    NotASignature {
+        media_type: String,
+    },
     MissingSignature,
     SignatureEncoding,
     SignatureInvalid(String),
     PayloadUnreadable(String),
     WrongType(String),
     OtherImage(String),
+    /// A keyless check failed (chain, SCT, SET, log entry, identity…).
+    Keyless(String),
 }
 
 /// Proof that a manifest digest may be served.
@@ -164,6 +169,7 @@ impl RejectReason {
             | RejectReason::SignatureInvalid(_) => "untrusted-signature",
             RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => "bad-payload",
             RejectReason::OtherImage(_) => "other-image",
+            RejectReason::Keyless(_) => "keyless-rejected",
         }
     }
 }
@@ -260,6 +266,7 @@ impl fmt::Display for RejectReason {
                 "signed payload type is '{t}', not '{COSIGN_SIGNATURE_TYPE}'"
             ),
             RejectReason::OtherImage(d) => write!(f, "signature is for another image ({d})"),
+            RejectReason::Keyless(e) => write!(f, "keyless signature rejected: {e}"),
         }
     }
 }

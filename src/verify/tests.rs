@@ -294,3 +294,173 @@ fn keys_that_are_not_public_keys_are_refused() {
             .is_err()
     );
 }
+
+mod keyless_legacy {
+    //! The real 2023 public-good keyless signature (containers/image
+    //! fixture) against the pinned public-good trusted root.
+
+    use super::*;
+    use crate::verify::keyless::{verify_keyless, Identity, TrustRoot};
+
+    fn trust() -> TrustRoot {
+        TrustRoot::from_json(
+            &std::fs::read_to_string(fixtures().join("sigstore/sigstore_trusted_root.json"))
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn identity(subject: &str, issuer: &str) -> Vec<Identity> {
+        vec![Identity {
+            subject: subject.into(),
+            issuer: issuer.into(),
+        }]
+    }
+
+    const SUBJECT: &str = "mitr@redhat.com";
+    const ISSUER: &str = "https://github.com/login/oauth";
+
+    #[test]
+    fn the_real_keyless_signature_verifies_for_its_identity() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let v =
+            verify_keyless(&digest, &layers, "k", &trust(), &identity(SUBJECT, ISSUER)).unwrap();
+        assert_eq!(v.digest(), &digest);
+        assert_eq!(v.key_id(), "keyless:mitr@redhat.com");
+    }
+
+    #[test]
+    fn another_identity_or_issuer_is_refused() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        for (subject, issuer) in [
+            ("someone@redhat.com", ISSUER),
+            ("mitr@redhat.co", ISSUER),
+            (SUBJECT, "https://accounts.google.com"),
+            (SUBJECT, "https://github.com/login/oauth/"),
+        ] {
+            let r = verify_keyless(&digest, &layers, "k", &trust(), &identity(subject, issuer))
+                .unwrap_err();
+            assert!(
+                matches!(&r[..], [RejectReason::Keyless(_)]),
+                "{subject} {issuer}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replaced_signature_is_refused() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let (_, key_signed) = image("dir-img-cosign-valid");
+        let mut forged = layers[0].clone();
+        forged.annotations.insert(
+            SIGNATURE_ANNOTATION.into(),
+            key_signed[0].annotations[SIGNATURE_ANNOTATION].clone(),
+        );
+        let r = verify_keyless(
+            &digest,
+            &[forged],
+            "k",
+            &trust(),
+            &identity(SUBJECT, ISSUER),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("signature")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn certificate_and_bundle_copied_onto_another_signature_are_refused() {
+        let (_, keyless) = image("dir-img-cosign-fulcio-rekor-valid");
+        let (other_digest, key_signed) = image("dir-img-cosign-valid");
+        let mut forged = key_signed[0].clone();
+        for a in [
+            "dev.sigstore.cosign/certificate",
+            "dev.sigstore.cosign/chain",
+            "dev.sigstore.cosign/bundle",
+        ] {
+            forged
+                .annotations
+                .insert(a.into(), keyless[0].annotations[a].clone());
+        }
+        let r = verify_keyless(
+            &other_digest,
+            &[forged],
+            "k",
+            &trust(),
+            &identity(SUBJECT, ISSUER),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if !m.contains("not a valid bundle")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_genuine_keyless_signature_replayed_onto_another_image_is_refused() {
+        let (_, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let (other_digest, _) = image("dir-img-cosign-valid");
+        let r = verify_keyless(
+            &other_digest,
+            &layers,
+            "k",
+            &trust(),
+            &identity(SUBJECT, ISSUER),
+        )
+        .unwrap_err();
+        assert!(matches!(&r[..], [RejectReason::OtherImage(_)]), "{r:?}");
+    }
+
+    #[test]
+    fn a_tampered_or_missing_log_entry_is_refused() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let mut tampered = layers[0].clone();
+        let mut rekor: serde_json::Value =
+            serde_json::from_str(&tampered.annotations["dev.sigstore.cosign/bundle"]).unwrap();
+        let t = rekor["Payload"]["integratedTime"].as_i64().unwrap();
+        rekor["Payload"]["integratedTime"] = serde_json::json!(t + 1);
+        tampered
+            .annotations
+            .insert("dev.sigstore.cosign/bundle".into(), rekor.to_string());
+        let r = verify_keyless(
+            &digest,
+            &[tampered],
+            "k",
+            &trust(),
+            &identity(SUBJECT, ISSUER),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("SET") || m.contains("promise")),
+            "{r:?}"
+        );
+
+        let mut missing = layers[0].clone();
+        missing.annotations.remove("dev.sigstore.cosign/bundle");
+        let r = verify_keyless(
+            &digest,
+            &[missing],
+            "k",
+            &trust(),
+            &identity(SUBJECT, ISSUER),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("Rekor bundle")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_signed_layer_is_not_a_keyless_signature() {
+        let (digest, layers) = image("dir-img-cosign-valid");
+        let r = verify_keyless(&digest, &layers, "k", &trust(), &identity(SUBJECT, ISSUER))
+            .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("certificate")),
+            "{r:?}"
+        );
+    }
+}
