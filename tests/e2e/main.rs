@@ -114,6 +114,8 @@ pub struct TokenWorld {
     pub tokens: TokenService,
     pub registry: Registry,
     pub image: Blob,
+    /// `private/multi:v1`, a two-platform index.
+    pub multi: Blob,
     pub _layouts: tempfile::TempDir,
 }
 
@@ -142,10 +144,23 @@ pub fn token_world() -> &'static TokenWorld {
                 Some(&creds),
             );
         }
+        let dir = layouts.path().join("multi");
+        let mut layout = Layout::new(&dir);
+        let amd64 = layout.image("amd64", &[("arch.txt", b"token amd64\n")]);
+        let arm64 = layout.image("arm64", &[("arch.txt", b"token arm64\n")]);
+        let multi = layout.index(&[(&amd64, "amd64"), (&arm64, "arm64")]);
+        layout.tag(&multi, "v1");
+        image::push(
+            &dir,
+            "v1",
+            &format!("{}/private/multi:v1", registry.host()),
+            Some(&creds),
+        );
         TokenWorld {
             tokens,
             registry,
             image,
+            multi,
             _layouts: layouts,
         }
     })

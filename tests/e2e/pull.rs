@@ -121,16 +121,18 @@ async fn pull_from_a_token_auth_upstream_with_credentials_is_byte_identical_and_
         ]);
         dir
     };
-    let before = tw.tokens.issued();
+    // Count only this test's tokens: other tests share the token service.
+    let scope = "repository:private/app:pull";
+    let before = tw.tokens.issued_with_credentials_for(scope);
     let proxied = copy_to_layout(&format!("docker://{}/private/app:v1", sg.host()), false);
     assert_same_layouts(&direct, &proxied);
-    let first_pull_tokens = tw.tokens.issued() - before;
+    let first_pull_tokens = tw.tokens.issued_with_credentials_for(scope) - before;
     assert!(first_pull_tokens >= 1, "signgate fetched a token");
     // A second pull reuses the cached token for the same scope.
-    let before = tw.tokens.issued();
+    let before = tw.tokens.issued_with_credentials_for(scope);
     let _again = copy_to_layout(&format!("docker://{}/private/app:v1", sg.host()), false);
     assert_eq!(
-        tw.tokens.issued() - before,
+        tw.tokens.issued_with_credentials_for(scope) - before,
         0,
         "the token for this scope was cached"
     );
@@ -177,4 +179,39 @@ async fn credentials_sent_by_the_client_are_not_forwarded_upstream() {
     )
     .await;
     assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_arch_pull_from_a_token_auth_upstream_is_byte_identical() {
+    let tw = token_world();
+    let creds = format!(
+        "{}:{}",
+        crate::support::token::USER,
+        crate::support::token::PASSWORD
+    );
+    let auth = format!(
+        "auth: {{username: {}, password: {}}}",
+        crate::support::token::USER,
+        crate::support::token::PASSWORD
+    );
+    let sg = Signgate::start(
+        &[Up::new("private.test", &tw.registry.url())
+            .default()
+            .extra(&auth)],
+        "",
+    );
+    let direct = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy".into(),
+        "--all".into(),
+        "--src-tls-verify=false".into(),
+        format!("--src-creds={creds}"),
+        format!("docker://{}/private/multi:v1", tw.registry.host()),
+        format!("oci:{}:v1", direct.path().display()),
+    ]);
+    let proxied = copy_to_layout(&format!("docker://{}/private/multi:v1", sg.host()), true);
+    assert_same_layouts(&direct, &proxied);
+    assert!(
+        layout_blobs(proxied.path()).contains_key(tw.multi.digest.trim_start_matches("sha256:"))
+    );
 }

@@ -27,6 +27,9 @@ pub struct TokenService {
     pub cert_pem: String,
     /// Token requests served.
     pub issued: Arc<AtomicUsize>,
+    /// (authenticated, scope) of every token issued, so tests running in
+    /// parallel can count only their own.
+    pub log: Arc<std::sync::Mutex<Vec<(bool, String)>>>,
 }
 
 impl TokenService {
@@ -42,6 +45,8 @@ impl TokenService {
         let signing = p256::ecdsa::SigningKey::from_pkcs8_der(&key.serialize_der()).unwrap();
         let issued = Arc::new(AtomicUsize::new(0));
         let counter = issued.clone();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_writer = log.clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -52,13 +57,17 @@ impl TokenService {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let state = Arc::new((signing, cert_der, counter));
+                let state = Arc::new((signing, cert_der, counter, log_writer));
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let state = state.clone();
                     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(issue(&req, &state.0, &state.1, &state.2)) }
+                        async move {
+                            Ok::<_, Infallible>(issue(&req, &state.0, &state.1, &state.2, &state.3))
+                        }
                     });
                     tokio::spawn(async move {
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -72,6 +81,7 @@ impl TokenService {
             port,
             cert_pem,
             issued,
+            log,
         }
     }
 
@@ -82,6 +92,16 @@ impl TokenService {
     pub fn issued(&self) -> usize {
         self.issued.load(Ordering::SeqCst)
     }
+
+    /// Tokens issued with credentials for exactly `scope`.
+    pub fn issued_with_credentials_for(&self, scope: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(auth, s)| *auth && s == scope)
+            .count()
+    }
 }
 
 fn issue(
@@ -89,6 +109,7 @@ fn issue(
     key: &p256::ecdsa::SigningKey,
     cert_der: &str,
     counter: &AtomicUsize,
+    log: &std::sync::Mutex<Vec<(bool, String)>>,
 ) -> Response<Full<Bytes>> {
     let expected = format!(
         "Basic {}",
@@ -111,6 +132,12 @@ fn issue(
         }
     };
     counter.fetch_add(1, Ordering::SeqCst);
+    let scopes: Vec<String> =
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+    log.lock().unwrap().push((authenticated, scopes.join(" ")));
     let mut access = Vec::new();
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
         if key != "scope" {
