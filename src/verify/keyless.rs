@@ -17,9 +17,9 @@ use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::Bundle;
 use sigstore_verify::{VerificationPolicy, Verifier};
 
-use super::{payload, RejectReason, Verified};
+use super::{RejectReason, Verified};
 use crate::oci::Digest;
-use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION};
 
 const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
@@ -53,22 +53,10 @@ pub fn verify_keyless(
     trust: &TrustRoot,
     identities: &[Identity],
 ) -> Result<Verified, Vec<RejectReason>> {
-    let mut reasons = Vec::new();
-    for layer in layers {
-        match verify_layer(digest, layer, trust, identities) {
-            Ok((subject, docker_reference)) => {
-                return Ok(Verified {
-                    digest: digest.clone(),
-                    authority: authority.to_owned(),
-                    key_id: format!("keyless:{subject}"),
-                    layer: layer.digest.clone(),
-                    docker_reference,
-                })
-            }
-            Err(reason) => reasons.push(reason),
-        }
-    }
-    Err(reasons)
+    super::first_verified(digest, layers, authority, |layer| {
+        verify_layer(digest, layer, trust, identities)
+            .map(|(subject, docker_reference)| (format!("keyless:{subject}"), docker_reference))
+    })
 }
 
 fn verify_layer(
@@ -77,11 +65,7 @@ fn verify_layer(
     trust: &TrustRoot,
     identities: &[Identity],
 ) -> Result<(String, Option<String>), RejectReason> {
-    if layer.media_type != SIMPLE_SIGNING {
-        return Err(RejectReason::NotASignature {
-            media_type: layer.media_type.clone(),
-        });
-    }
+    super::require_simple_signing(layer)?;
     let bundle = to_bundle(layer)?;
     let mut last = RejectReason::Keyless("no identity configured".into());
     for identity in identities {
@@ -91,12 +75,7 @@ fn verify_layer(
             .verify(layer.payload.as_ref(), &bundle, &policy)
         {
             Ok(_) => {
-                let docker_reference =
-                    payload::check(&layer.payload, digest).map_err(|e| match e {
-                        payload::PayloadError::Unreadable(e) => RejectReason::PayloadUnreadable(e),
-                        payload::PayloadError::WrongType(t) => RejectReason::WrongType(t),
-                        payload::PayloadError::OtherImage(d) => RejectReason::OtherImage(d),
-                    })?;
+                let docker_reference = super::check_payload(layer, digest)?;
                 return Ok((identity.subject.clone(), docker_reference));
             }
             Err(e) => last = RejectReason::Keyless(e.to_string()),

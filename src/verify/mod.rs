@@ -112,14 +112,28 @@ pub fn verify_with_key(
     authority: &str,
     key: &PublicKey,
 ) -> Result<Verified, Vec<RejectReason>> {
+    first_verified(digest, layers, authority, |layer| {
+        verify_layer(digest, layer, key)
+            .map(|docker_reference| (key.id().to_owned(), docker_reference))
+    })
+}
+
+/// The first layer `check` accepts, as `Verified` for `digest`; otherwise
+/// every layer's reason. `check` answers (key id, docker-reference).
+fn first_verified(
+    digest: &Digest,
+    layers: &[SignatureLayer],
+    authority: &str,
+    check: impl Fn(&SignatureLayer) -> Result<(String, Option<String>), RejectReason>,
+) -> Result<Verified, Vec<RejectReason>> {
     let mut reasons = Vec::new();
     for layer in layers {
-        match verify_layer(digest, layer, key) {
-            Ok(docker_reference) => {
+        match check(layer) {
+            Ok((key_id, docker_reference)) => {
                 return Ok(Verified {
                     digest: digest.clone(),
                     authority: authority.to_owned(),
-                    key_id: key.id().to_owned(),
+                    key_id,
                     layer: layer.digest.clone(),
                     docker_reference,
                 })
@@ -130,16 +144,32 @@ pub fn verify_with_key(
     Err(reasons)
 }
 
+/// Only simple-signing layers carry cosign image signatures.
+fn require_simple_signing(layer: &SignatureLayer) -> Result<(), RejectReason> {
+    if layer.media_type == SIMPLE_SIGNING {
+        Ok(())
+    } else {
+        Err(RejectReason::NotASignature {
+            media_type: layer.media_type.clone(),
+        })
+    }
+}
+
+/// The verified payload must name `digest`; returns its docker-reference.
+fn check_payload(layer: &SignatureLayer, digest: &Digest) -> Result<Option<String>, RejectReason> {
+    payload::check(&layer.payload, digest).map_err(|e| match e {
+        PayloadError::Unreadable(e) => RejectReason::PayloadUnreadable(e),
+        PayloadError::WrongType(t) => RejectReason::WrongType(t),
+        PayloadError::OtherImage(d) => RejectReason::OtherImage(d),
+    })
+}
+
 fn verify_layer(
     digest: &Digest,
     layer: &SignatureLayer,
     key: &PublicKey,
 ) -> Result<Option<String>, RejectReason> {
-    if layer.media_type != SIMPLE_SIGNING {
-        return Err(RejectReason::NotASignature {
-            media_type: layer.media_type.clone(),
-        });
-    }
+    require_simple_signing(layer)?;
     let signature = layer
         .annotations
         .get(SIGNATURE_ANNOTATION)
@@ -152,11 +182,7 @@ fn verify_layer(
     // is over the payload bytes.
     key.verify(&layer.payload, &signature)
         .map_err(RejectReason::SignatureInvalid)?;
-    payload::check(&layer.payload, digest).map_err(|e| match e {
-        PayloadError::Unreadable(e) => RejectReason::PayloadUnreadable(e),
-        PayloadError::WrongType(t) => RejectReason::WrongType(t),
-        PayloadError::OtherImage(d) => RejectReason::OtherImage(d),
-    })
+    check_payload(layer, digest)
 }
 
 impl RejectReason {

@@ -317,14 +317,23 @@ mod keyless_legacy {
         }]
     }
 
+    /// The verifier under the pinned root, for one exact identity.
+    fn keyless(
+        digest: &Digest,
+        layers: &[SignatureLayer],
+        subject: &str,
+        issuer: &str,
+    ) -> Result<Verified, Vec<RejectReason>> {
+        verify_keyless(digest, layers, "k", &trust(), &identity(subject, issuer))
+    }
+
     const SUBJECT: &str = "mitr@redhat.com";
     const ISSUER: &str = "https://github.com/login/oauth";
 
     #[test]
     fn the_real_keyless_signature_verifies_for_its_identity() {
         let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
-        let v =
-            verify_keyless(&digest, &layers, "k", &trust(), &identity(SUBJECT, ISSUER)).unwrap();
+        let v = keyless(&digest, &layers, SUBJECT, ISSUER).unwrap();
         assert_eq!(v.digest(), &digest);
         assert_eq!(v.key_id(), "keyless:mitr@redhat.com");
     }
@@ -338,8 +347,7 @@ mod keyless_legacy {
             (SUBJECT, "https://accounts.google.com"),
             (SUBJECT, "https://github.com/login/oauth/"),
         ] {
-            let r = verify_keyless(&digest, &layers, "k", &trust(), &identity(subject, issuer))
-                .unwrap_err();
+            let r = keyless(&digest, &layers, subject, issuer).unwrap_err();
             assert!(
                 matches!(&r[..], [RejectReason::Keyless(_)]),
                 "{subject} {issuer}: {r:?}"
@@ -356,14 +364,7 @@ mod keyless_legacy {
             SIGNATURE_ANNOTATION.into(),
             key_signed[0].annotations[SIGNATURE_ANNOTATION].clone(),
         );
-        let r = verify_keyless(
-            &digest,
-            &[forged],
-            "k",
-            &trust(),
-            &identity(SUBJECT, ISSUER),
-        )
-        .unwrap_err();
+        let r = keyless(&digest, &[forged], SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("signature")),
             "{r:?}"
@@ -372,7 +373,7 @@ mod keyless_legacy {
 
     #[test]
     fn certificate_and_bundle_copied_onto_another_signature_are_refused() {
-        let (_, keyless) = image("dir-img-cosign-fulcio-rekor-valid");
+        let (_, genuine) = image("dir-img-cosign-fulcio-rekor-valid");
         let (other_digest, key_signed) = image("dir-img-cosign-valid");
         let mut forged = key_signed[0].clone();
         for a in [
@@ -382,16 +383,9 @@ mod keyless_legacy {
         ] {
             forged
                 .annotations
-                .insert(a.into(), keyless[0].annotations[a].clone());
+                .insert(a.into(), genuine[0].annotations[a].clone());
         }
-        let r = verify_keyless(
-            &other_digest,
-            &[forged],
-            "k",
-            &trust(),
-            &identity(SUBJECT, ISSUER),
-        )
-        .unwrap_err();
+        let r = keyless(&other_digest, &[forged], SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if !m.contains("not a valid bundle")),
             "{r:?}"
@@ -402,14 +396,7 @@ mod keyless_legacy {
     fn a_genuine_keyless_signature_replayed_onto_another_image_is_refused() {
         let (_, layers) = image("dir-img-cosign-fulcio-rekor-valid");
         let (other_digest, _) = image("dir-img-cosign-valid");
-        let r = verify_keyless(
-            &other_digest,
-            &layers,
-            "k",
-            &trust(),
-            &identity(SUBJECT, ISSUER),
-        )
-        .unwrap_err();
+        let r = keyless(&other_digest, &layers, SUBJECT, ISSUER).unwrap_err();
         assert!(matches!(&r[..], [RejectReason::OtherImage(_)]), "{r:?}");
     }
 
@@ -424,14 +411,7 @@ mod keyless_legacy {
         tampered
             .annotations
             .insert("dev.sigstore.cosign/bundle".into(), rekor.to_string());
-        let r = verify_keyless(
-            &digest,
-            &[tampered],
-            "k",
-            &trust(),
-            &identity(SUBJECT, ISSUER),
-        )
-        .unwrap_err();
+        let r = keyless(&digest, &[tampered], SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("SET") || m.contains("promise")),
             "{r:?}"
@@ -439,14 +419,7 @@ mod keyless_legacy {
 
         let mut missing = layers[0].clone();
         missing.annotations.remove("dev.sigstore.cosign/bundle");
-        let r = verify_keyless(
-            &digest,
-            &[missing],
-            "k",
-            &trust(),
-            &identity(SUBJECT, ISSUER),
-        )
-        .unwrap_err();
+        let r = keyless(&digest, &[missing], SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("Rekor bundle")),
             "{r:?}"
@@ -456,8 +429,7 @@ mod keyless_legacy {
     #[test]
     fn a_key_signed_layer_is_not_a_keyless_signature() {
         let (digest, layers) = image("dir-img-cosign-valid");
-        let r = verify_keyless(&digest, &layers, "k", &trust(), &identity(SUBJECT, ISSUER))
-            .unwrap_err();
+        let r = keyless(&digest, &layers, SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("certificate")),
             "{r:?}"
