@@ -15,6 +15,10 @@
 //!   signature (ECDSA P-256) with the payload check: the CPU part of what a
 //!   first key-verified pull adds (goal: ≤ 5 ms).
 //!
+//! - `verify/keyless_legacy_sig`, `verify/keyless_v3_bundle`: one cold
+//!   keyless verification of a real public-good signature (legacy `.sig`;
+//!   cosign v3 bundle), discovery excluded (goal: < 2 ms CPU).
+//!
 //! The upstream is an in-process fake serving a real signed image (the
 //! containers/image `dir-img-cosign-valid` fixture); after warm-up it is
 //! never contacted again.
@@ -220,11 +224,106 @@ fn bench_verify(c: &mut Criterion) {
         digest: Digest::sha256_of(&f.payload),
         payload: f.payload.clone(),
         annotations: f.annotations.clone(),
+        found_at: "bench".into(),
     }];
     c.bench_function("verify/key_signature", |b| {
         b.iter(|| verify_with_key(&f.digest, &layers, "bench", &key).unwrap())
     });
 }
 
-criterion_group!(benches, bench_route, bench_cached_manifest, bench_verify);
+/// A containers/image fixture's first signature layer and image digest.
+fn containers_image_layer(name: &str) -> (Digest, SignatureLayer) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/containers-image")
+        .join(name);
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    let raw = std::fs::read(dir.join("signature-1")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(raw.strip_prefix(b"\x00sigstore-json\n").unwrap()).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(v["payload"].as_str().unwrap())
+        .unwrap();
+    let annotations = v["annotations"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    (
+        Digest::sha256_of(&manifest),
+        SignatureLayer {
+            media_type: v["mimeType"].as_str().unwrap().to_owned(),
+            digest: Digest::sha256_of(&payload),
+            payload: Bytes::from(payload),
+            annotations,
+            found_at: "bench".into(),
+        },
+    )
+}
+
+/// Cold keyless verifications (discovery excluded): the trusted root is
+/// parsed once, as at policy load; each iteration runs the whole chain of
+/// checks on one image's signature (goal: < 2 ms CPU).
+fn bench_keyless(c: &mut Criterion) {
+    use signgate::verify::{
+        verify_signature, Identity, Keyless, Matcher, Requirement, Strictness, TrustRoot,
+        TrustSource,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let trust = Arc::new(
+        TrustRoot::from_json(
+            "pinned",
+            &std::fs::read_to_string(root.join("sigstore/sigstore_trusted_root.json")).unwrap(),
+        )
+        .unwrap(),
+    );
+    let requirement = |subject: &str, issuer: &str| {
+        Requirement::Keyless(Keyless {
+            trust: TrustSource::Sigstore(trust.clone()),
+            identities: vec![Identity {
+                subject: Some(Matcher::Exact(subject.into())),
+                issuer: Some(Matcher::Exact(issuer.into())),
+                claims: Vec::new(),
+            }],
+            strictness: Strictness::default(),
+        })
+    };
+    // The real 2023 public-good legacy `.sig` layer (Fulcio, SCT, SET).
+    let (digest, layer) = containers_image_layer("dir-img-cosign-fulcio-rekor-valid");
+    let legacy = requirement("mitr@redhat.com", "https://github.com/login/oauth");
+    let layers = [layer];
+    verify_signature(&digest, &layers, "bench", &legacy).unwrap();
+    c.bench_function("verify/keyless_legacy_sig", |b| {
+        b.iter(|| verify_signature(&digest, &layers, "bench", &legacy).unwrap())
+    });
+    // The real cosign v3 bundle (Fulcio, SCT, SET, inclusion proof,
+    // checkpoint, RFC 3161 timestamp).
+    let json = std::fs::read(root.join("sigstore-rs/bundle_v03.json")).unwrap();
+    let bundle = [SignatureLayer {
+        media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
+        digest: Digest::sha256_of(&json),
+        payload: Bytes::from(json),
+        annotations: BTreeMap::new(),
+        found_at: "bench".into(),
+    }];
+    let subject: Digest = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"
+        .parse()
+        .unwrap();
+    let v3 = requirement(
+        "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0",
+        "https://token.actions.githubusercontent.com",
+    );
+    verify_signature(&subject, &bundle, "bench", &v3).unwrap();
+    c.bench_function("verify/keyless_v3_bundle", |b| {
+        b.iter(|| verify_signature(&subject, &bundle, "bench", &v3).unwrap())
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_route,
+    bench_cached_manifest,
+    bench_verify,
+    bench_keyless
+);
 criterion_main!(benches);

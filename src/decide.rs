@@ -11,7 +11,6 @@
 //! failures (upstream errors while fetching signatures) are never cached.
 //! Concurrent first requests for one digest share one evaluation.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -26,7 +25,7 @@ use crate::policy::{
 use crate::route::UpstreamId;
 use crate::signature::{self, Discovered};
 use crate::upstream::{Manifest, Upstreams};
-use crate::verify::{self, Admission, Exemption, Verified};
+use crate::verify::{self, Admission, Exemption, Requirement, Verified};
 
 /// What the gate is asked about.
 pub struct Subject<'a> {
@@ -77,12 +76,15 @@ pub struct DecisionTtls {
 type DecisionKey = (UpstreamId, Repository, Digest, u64);
 type ChildKey = (UpstreamId, Repository, Digest, u64);
 type BlobKey = (UpstreamId, Repository, Digest);
+type MaterialKey = (UpstreamId, Repository, Digest);
 
 /// Decides on manifests; remembers what it admitted.
 pub struct Gate {
     policies: RwLock<Arc<PolicySet>>,
     upstreams: Arc<Upstreams>,
     decisions: moka::future::Cache<DecisionKey, Decision>,
+    /// Discovered signature material, by (upstream, repository, digest).
+    materials: moka::future::Cache<MaterialKey, Arc<Discovered>>,
     /// Platform manifests listed by an admitted index, with that admission.
     children: moka::sync::Cache<ChildKey, Admission>,
     /// Blobs referenced by admitted manifests; `None` = `blobs: passthrough`.
@@ -130,6 +132,10 @@ impl Gate {
             decisions: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .expire_after(DecisionExpiry(ttls))
+                .build(),
+            materials: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttls.deny.max(Duration::from_millis(1)))
                 .build(),
             children: moka::sync::Cache::builder()
                 .max_capacity(200_000)
@@ -302,13 +308,12 @@ impl Gate {
             }
             Applicable::Policies(list) => list,
         };
-        let mut discoveries: HashMap<(UpstreamId, Repository), Discovered> = HashMap::new();
         let mut verified = Vec::new();
         let mut other: Option<Admission> = None;
         let mut warnings = Vec::new();
         for policy in applicable {
             match self
-                .evaluate_policy(subject, policy, policies.revision(), &mut discoveries)
+                .evaluate_policy(subject, policy, policies.revision())
                 .await
             {
                 Err(reason) => {
@@ -375,13 +380,42 @@ impl Gate {
         })
     }
 
+    /// The signature material for `digest` in `source`, discovered once and
+    /// reused across policies, authorities and reloads for a while
+    /// (`denial-ttl`); concurrent first requests share one discovery.
+    /// Upstream errors are not cached.
+    async fn material(
+        &self,
+        source: (UpstreamId, Repository),
+        digest: &Digest,
+    ) -> Result<Arc<Discovered>, String> {
+        let upstream = self
+            .upstreams
+            .get(source.0)
+            .ok_or("internal: unknown upstream")?
+            .clone();
+        let key = (source.0, source.1, digest.clone());
+        let hit = self.materials.contains_key(&key);
+        let repository = key.1.clone();
+        let found = self
+            .materials
+            .try_get_with(key, async move {
+                signature::discover(&upstream, &repository, digest)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e| format!("upstream error while fetching signatures: {e}"))?;
+        self.metrics.cache("signatures", hit);
+        Ok(found)
+    }
+
     /// One policy: any authority suffices. `Err` is a transient failure.
     async fn evaluate_policy(
         &self,
         subject: &Subject<'_>,
         policy: &Policy,
         revision: u64,
-        discoveries: &mut HashMap<(UpstreamId, Repository), Discovered>,
     ) -> Result<PolicyVerdict, String> {
         let digest = subject.manifest.digest();
         if policy.platform_manifests != PlatformManifests::Child {
@@ -412,7 +446,7 @@ impl Gate {
                         .map(|m| format!(": {m}"))
                         .unwrap_or_default()
                 )),
-                AuthorityKind::Key(key) => {
+                AuthorityKind::Verify(requirement) => {
                     let mut sources = Vec::new();
                     if authority.sources.is_empty() {
                         sources.push((subject.upstream, subject.repository.clone()));
@@ -430,57 +464,38 @@ impl Gate {
                         }
                     }
                     for source in sources {
+                        let discovered = self.material(source, digest).await?;
                         let started = Instant::now();
-                        let discovered = match discoveries.get(&source) {
-                            Some(d) => d.clone(),
-                            None => {
-                                let upstream = self
-                                    .upstreams
-                                    .get(source.0)
-                                    .ok_or("internal: unknown upstream")?;
-                                let d = signature::discover(upstream, &source.1, digest)
-                                    .await
-                                    .map_err(|e| {
-                                        format!("upstream error while fetching signatures: {e}")
-                                    })?;
-                                discoveries.insert(source.clone(), d.clone());
-                                d
-                            }
-                        };
                         if discovered.layers.is_empty() {
                             self.metrics.verification(started.elapsed().as_secs_f64());
                             code.get_or_insert("no-signatures");
                             reasons.push(format!(
-                                "authority '{}': no signatures found (looked for {})",
+                                "authority '{}': no signatures found (looked at {})",
                                 authority.name,
                                 discovered.looked_at.join(", ")
                             ));
                             continue;
                         }
-                        let verdict = verify::verify_with_key(
-                            digest,
-                            &discovered.layers,
-                            &authority.name,
-                            key,
-                        );
+                        let verdict = if authority.attestations.is_empty() {
+                            verify::verify_signature(
+                                digest,
+                                &discovered.layers,
+                                &authority.name,
+                                requirement,
+                            )
+                            .map_err(|rejects| rejected(&rejects, "signature"))
+                        } else {
+                            attestations(digest, &discovered.layers, authority, requirement)
+                        };
                         self.metrics.verification(started.elapsed().as_secs_f64());
                         match verdict {
                             Ok(v) => return Ok(PolicyVerdict::Signed(v)),
-                            Err(rejects) => {
-                                code.get_or_insert(
-                                    rejects
-                                        .first()
-                                        .map_or("no-signatures", verify::RejectReason::code),
-                                );
-                                let mut why: Vec<String> =
-                                    rejects.iter().map(ToString::to_string).collect();
-                                why.dedup();
+                            Err((why, first_code)) => {
+                                code.get_or_insert(first_code);
                                 reasons.push(format!(
-                                    "authority '{}' (key sha256:{}): {} signature(s) checked: {}",
+                                    "authority '{}' ({}): {why}",
                                     authority.name,
-                                    key.id(),
-                                    rejects.len(),
-                                    why.join("; ")
+                                    describe(requirement)
                                 ));
                             }
                         }
@@ -489,6 +504,124 @@ impl Gate {
             }
         }
         Ok(PolicyVerdict::Failed(reasons, code.unwrap_or("internal")))
+    }
+}
+
+/// The reasons of the layers that did not verify, deduplicated, and the
+/// metrics code of the first.
+fn rejected(rejects: &[verify::RejectReason], what: &str) -> (String, &'static str) {
+    let code = rejects
+        .iter()
+        .find(|r| !matches!(r, verify::RejectReason::NotApplicable(_)))
+        .map_or("no-signatures", verify::RejectReason::code);
+    let mut why: Vec<String> = rejects
+        .iter()
+        .filter(|r| !matches!(r, verify::RejectReason::NotApplicable(_)))
+        .map(ToString::to_string)
+        .collect();
+    why.dedup();
+    if why.is_empty() {
+        return (
+            format!("no {what} among {} layer(s) found", rejects.len()),
+            code,
+        );
+    }
+    (
+        format!(
+            "{} layer(s) checked, no valid {what}: {}",
+            rejects.len(),
+            why.join("; ")
+        ),
+        code,
+    )
+}
+
+/// An authority with attestations: every rule needs at least one verified
+/// attestation of its predicate type, and every verified attestation of
+/// that type must satisfy the rule's condition (policy-controller's rule).
+fn attestations(
+    digest: &Digest,
+    layers: &[signature::SignatureLayer],
+    authority: &crate::policy::Authority,
+    requirement: &Requirement,
+) -> Result<Verified, (String, &'static str)> {
+    let (verified, rejects) =
+        verify::verify_attestations(digest, layers, &authority.name, requirement);
+    let mut first = None;
+    for rule in &authority.attestations {
+        let matching: Vec<&Verified> = verified
+            .iter()
+            .filter(|v| {
+                v.statement()
+                    .is_some_and(|s| s.predicate_type == rule.predicate_type)
+            })
+            .collect();
+        if matching.is_empty() {
+            let (why, code) = rejected(&rejects, "attestation");
+            return Err((
+                format!(
+                    "attestation '{}': no verified attestation of type {} ({} verified of other types; {why})",
+                    rule.name,
+                    rule.predicate_type,
+                    verified.len()
+                ),
+                if verified.is_empty() { code } else { "no-attestation" },
+            ));
+        }
+        if let Some(condition) = &rule.condition {
+            for v in &matching {
+                let Some(statement) = v.statement() else {
+                    continue;
+                };
+                match condition.evaluate(&statement.json) {
+                    Ok(verdict) if verdict.compliant => {}
+                    Ok(verdict) => {
+                        return Err((
+                            format!(
+                                "attestation '{}' ({}, signed by {}, found at {}) does not satisfy its policy{}",
+                                rule.name,
+                                rule.predicate_type,
+                                v.signer(),
+                                v.found_at(),
+                                if verdict.messages.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(": {}", verdict.messages.join("; "))
+                                }
+                            ),
+                            "attestation-policy",
+                        ))
+                    }
+                    Err(e) => {
+                        return Err((
+                            format!("attestation '{}': policy evaluation failed: {e}", rule.name),
+                            "attestation-policy",
+                        ))
+                    }
+                }
+            }
+        }
+        first.get_or_insert_with(|| matching[0].clone());
+    }
+    first.ok_or_else(|| ("no attestation rules".into(), "internal"))
+}
+
+/// The authority's requirement, for messages.
+fn describe(requirement: &Requirement) -> String {
+    match requirement {
+        Requirement::Key(key) => format!("key sha256:{}", key.id()),
+        Requirement::Keyless(k) => format!(
+            "keyless, {}: {}",
+            match &k.trust {
+                verify::TrustSource::Sigstore(root) => format!("trusted root {}", root.name()),
+                verify::TrustSource::PrivateCa(_) => "private CA".to_owned(),
+            },
+            k.identities
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
     }
 }
 

@@ -100,8 +100,13 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Validate every policy file in a directory.
-    Check { dir: PathBuf },
+    /// Validate every policy file in a directory (with --config, its
+    /// `trust.roots` resolve `trustRootRef`s).
+    Check {
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,8 +179,21 @@ fn main() -> ExitCode {
             }
         }
         Command::Policy {
-            command: PolicyCommand::Check { dir },
-        } => match PolicySet::load_dir(&dir, NoMatchPolicy::Deny) {
+            command: PolicyCommand::Check { dir, config },
+        } => match config
+            .map(|c| Config::load(&c))
+            .transpose()
+            .map_err(|e| {
+                PolicyErrors(vec![signgate::policy::PolicyError {
+                    file: PathBuf::new(),
+                    document: 0,
+                    path: String::new(),
+                    message: e.to_string(),
+                }])
+            })
+            .and_then(|c| signgate::policy::trust_roots(&c.map(|c| c.trust).unwrap_or_default()))
+            .and_then(|trust| PolicySet::load_dir_with(&dir, NoMatchPolicy::Deny, &trust))
+        {
             Ok(set) => {
                 for p in set.policies() {
                     println!(
@@ -214,8 +232,11 @@ fn load(config_path: Option<&Path>) -> Result<(Config, PolicySet), ExitCode> {
 }
 
 fn load_policies(config: &Config) -> Result<PolicySet, PolicyErrors> {
+    let trust = signgate::policy::trust_roots(&config.trust)?;
     match &config.policies {
-        Some(PolicySource::Dir(dir)) => PolicySet::load_dir(dir, config.no_match_policy),
+        Some(PolicySource::Dir(dir)) => {
+            PolicySet::load_dir_with(dir, config.no_match_policy, &trust)
+        }
         Some(PolicySource::BuiltinExamples) => PolicySet::builtin_examples(config.no_match_policy),
         None => Ok(PolicySet::empty(config.no_match_policy)),
     }

@@ -42,6 +42,18 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// How a denied manifest answers a `HEAD`.
     pub head_denials: HeadDenials,
+    /// Trust material for keyless signatures.
+    pub trust: TrustConfig,
+}
+
+/// `trust:` — sigstore `trusted_root.json` files. Keyless authorities use
+/// `trusted-root` (the embedded public-good root when unset), or the root a
+/// policy names with `trustRootRef`; `public-good` always names the
+/// embedded one. Nothing is fetched: updating a root is replacing a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustConfig {
+    pub trusted_root: Option<PathBuf>,
+    pub roots: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// `head-denials:` — a `HEAD` answer has no body, and containerd (before

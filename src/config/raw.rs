@@ -65,3 +65,11 @@ pub(super) struct RawDockerAuth {
     pub username: Option<String>,
     pub password: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTrust {
+    pub trusted_root: Option<String>,
+    #[serde(default)]
+    pub roots: BTreeMap<String, String>,
+}

@@ -11,14 +11,15 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 use url::Url;
 
-use super::raw::{RawAuth, RawCache, RawTimeouts, RawTls, RawUpstream};
+use super::raw::{RawAuth, RawCache, RawTimeouts, RawTls, RawTrust, RawUpstream};
 use super::{
     docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, HeadDenials,
-    NoMatchPolicy, PolicySource, Timeouts, TlsConfig, UpstreamConfig,
+    NoMatchPolicy, PolicySource, Timeouts, TlsConfig, TrustConfig, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
+    "trust",
     "listen",
     "head-denials",
     "admin",
@@ -113,6 +114,43 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             }
         }
     }
+    let trust = match map.get("trust") {
+        None | Some(Value::Null) => TrustConfig::default(),
+        Some(v) => deserialize::<RawTrust>(&mut problems, "trust", v)
+            .map(|raw| {
+                let trust = TrustConfig {
+                    trusted_root: raw.trusted_root.as_deref().map(|p| resolve(base, p)),
+                    roots: raw
+                        .roots
+                        .iter()
+                        .map(|(name, p)| (name.clone(), resolve(base, p)))
+                        .collect(),
+                };
+                if let Some(path) = &trust.trusted_root {
+                    if !path.is_file() {
+                        problems.push(
+                            "trust.trusted-root",
+                            format!("'{}' is not a readable file", path.display()),
+                        );
+                    }
+                }
+                for (name, path) in &trust.roots {
+                    if name == "public-good" {
+                        problems.push(
+                            format!("trust.roots.{name}"),
+                            "'public-good' is the embedded root's name",
+                        );
+                    } else if !path.is_file() {
+                        problems.push(
+                            format!("trust.roots.{name}"),
+                            format!("'{}' is not a readable file", path.display()),
+                        );
+                    }
+                }
+                trust
+            })
+            .unwrap_or_default(),
+    };
     let head_denials = match map.get("head-denials") {
         None => HeadDenials::Status,
         Some(v) => deserialize::<HeadDenials>(&mut problems, "head-denials", v)
@@ -181,6 +219,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             blobs,
             tls,
             head_denials,
+            trust,
         }),
         _ => Err(problems.0),
     }

@@ -61,14 +61,82 @@ pub(super) struct RawImage {
 pub(super) struct RawAuthority {
     pub name: Option<String>,
     pub key: Option<RawKey>,
-    pub keyless: Option<Value>,
+    pub keyless: Option<RawKeyless>,
     #[serde(rename = "static")]
     pub static_: Option<RawStatic>,
     #[serde(default)]
     pub source: Vec<RawSource>,
-    pub ctlog: Option<Value>,
-    pub attestations: Option<Value>,
-    pub rfc3161timestamp: Option<Value>,
+    /// The transparency log (policy-controller's historical name).
+    pub ctlog: Option<RawTlog>,
+    #[serde(default)]
+    pub attestations: Vec<RawAttestation>,
+    pub rfc3161timestamp: Option<RawTimestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawKeyless {
+    /// The Fulcio URL: informational, signgate never contacts Fulcio.
+    #[allow(dead_code)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub identities: Vec<RawIdentity>,
+    /// A private PKI's CA certificates (PEM), instead of a Fulcio root.
+    #[serde(rename = "ca-cert")]
+    pub ca_cert: Option<RawKey>,
+    pub trust_root_ref: Option<String>,
+    #[serde(rename = "insecureIgnoreSCT")]
+    pub insecure_ignore_sct: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawIdentity {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub issuer_reg_exp: Option<String>,
+    pub subject_reg_exp: Option<String>,
+    /// signgate's extension: Fulcio certificate claims that must be equal.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawTlog {
+    /// The Rekor URL: informational, signgate verifies offline.
+    #[allow(dead_code)]
+    pub url: Option<String>,
+    pub trust_root_ref: Option<String>,
+    /// signgate's extension (cosign's `--insecure-ignore-tlog`).
+    pub insecure_ignore_tlog: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawTimestamp {
+    pub trust_root_ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawAttestation {
+    pub name: String,
+    pub predicate_type: String,
+    pub policy: Option<RawAttestationPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawAttestationPolicy {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub data: Option<String>,
+    pub config_map_ref: Option<Value>,
+    pub remote: Option<Value>,
+    pub url: Option<String>,
+    pub sha256sum: Option<String>,
+    pub fetch_config_map: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

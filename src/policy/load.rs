@@ -8,13 +8,21 @@ use std::sync::atomic::Ordering;
 use globset::{GlobBuilder, GlobSetBuilder};
 use serde_yaml_ng::Value;
 
-use super::file::{RawAuthority, RawPolicy};
+use std::sync::Arc;
+
+use super::file::{
+    RawAttestation, RawAuthority, RawKey, RawKeyless, RawPolicy, RawTimestamp, RawTlog,
+};
 use super::{
-    normalize_glob, Authority, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
-    SignatureSource, REVISIONS,
+    normalize_glob, predicate, rego, AttestationRule, Authority, AuthorityKind, Mode,
+    PlatformManifests, Policy, PolicySet, SignatureSource, REVISIONS,
 };
 use crate::config::NoMatchPolicy;
-use crate::verify::PublicKey;
+use crate::verify::trust::TrustRoots;
+use crate::verify::{
+    Claim, Identity, Keyless, Matcher, PrivateCa, PublicKey, Requirement, Strictness, TrustSource,
+    CLAIM_KEYS,
+};
 
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +46,15 @@ const API_VERSIONS: [&str; 2] = [
 impl PolicySet {
     /// Load every policy file in `dir` (not recursive, sorted by name).
     pub fn load_dir(dir: &Path, no_match: NoMatchPolicy) -> Result<PolicySet, PolicyErrors> {
+        PolicySet::load_dir_with(dir, no_match, &embedded_trust()?)
+    }
+
+    /// Load a directory, resolving `trustRootRef`s against `trust`.
+    pub fn load_dir_with(
+        dir: &Path,
+        no_match: NoMatchPolicy,
+        trust: &TrustRoots,
+    ) -> Result<PolicySet, PolicyErrors> {
         let error = |message: String| {
             PolicyErrors(vec![PolicyError {
                 file: dir.to_path_buf(),
@@ -59,7 +76,7 @@ impl PolicySet {
                 .map_err(|e| error(format!("cannot read '{}': {e}", file.display())))?;
             documents.push((file, text));
         }
-        PolicySet::from_files(&documents, no_match)
+        PolicySet::from_files_with(&documents, no_match, trust)
     }
 
     /// Load policies from `(file, text)` pairs; `file` names them in errors
@@ -67,6 +84,15 @@ impl PolicySet {
     pub fn from_files(
         files: &[(PathBuf, String)],
         no_match: NoMatchPolicy,
+    ) -> Result<PolicySet, PolicyErrors> {
+        PolicySet::from_files_with(files, no_match, &embedded_trust()?)
+    }
+
+    /// As [`PolicySet::from_files`], resolving `trustRootRef`s against `trust`.
+    pub fn from_files_with(
+        files: &[(PathBuf, String)],
+        no_match: NoMatchPolicy,
+        trust: &TrustRoots,
     ) -> Result<PolicySet, PolicyErrors> {
         let mut errors = Vec::new();
         let mut policies: Vec<Policy> = Vec::new();
@@ -98,7 +124,7 @@ impl PolicySet {
                         continue;
                     }
                 };
-                let Some(policy) = validate(&mut problems, raw) else {
+                let Some(policy) = validate(&mut problems, raw, trust) else {
                     continue;
                 };
                 if policies.iter().any(|p| p.name == policy.0.name) {
@@ -152,6 +178,59 @@ impl PolicySet {
     }
 }
 
+/// The embedded public-good root, parsed once per process.
+fn embedded_trust() -> Result<TrustRoots, PolicyErrors> {
+    static EMBEDDED: std::sync::OnceLock<Result<TrustRoots, String>> = std::sync::OnceLock::new();
+    EMBEDDED
+        .get_or_init(TrustRoots::embedded)
+        .clone()
+        .map_err(|message| {
+            PolicyErrors(vec![PolicyError {
+                file: PathBuf::from("<embedded trusted root>"),
+                document: 0,
+                path: String::new(),
+                message,
+            }])
+        })
+}
+
+/// The trusted roots a configuration names, parsed: `public-good`
+/// (embedded), every `trust.roots` entry, and the default.
+pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, PolicyErrors> {
+    let mut roots = embedded_trust()?;
+    let mut errors = Vec::new();
+    let mut read = |key: &str, path: &Path| match std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read '{}': {e}", path.display()))
+        .and_then(|json| crate::verify::TrustRoot::from_json(&path.display().to_string(), &json))
+    {
+        Ok(root) => Some(Arc::new(root)),
+        Err(message) => {
+            errors.push(PolicyError {
+                file: path.to_path_buf(),
+                document: 0,
+                path: key.to_owned(),
+                message,
+            });
+            None
+        }
+    };
+    for (name, path) in &config.roots {
+        if let Some(root) = read(&format!("trust.roots.{name}"), path) {
+            roots.named.insert(name.clone(), root);
+        }
+    }
+    if let Some(path) = &config.trusted_root {
+        if let Some(root) = read("trust.trusted-root", path) {
+            roots.default = root;
+        }
+    }
+    if errors.is_empty() {
+        Ok(roots)
+    } else {
+        Err(PolicyErrors(errors))
+    }
+}
+
 struct Problems<'a> {
     file: &'a Path,
     document: usize,
@@ -170,7 +249,11 @@ impl Problems<'_> {
 }
 
 /// Raw → `Policy` and its globs, or `None` with the problems recorded.
-fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<String>)> {
+fn validate(
+    problems: &mut Problems<'_>,
+    raw: RawPolicy,
+    trust: &TrustRoots,
+) -> Option<(Policy, Vec<String>)> {
     let before = problems.errors.len();
     if !API_VERSIONS.contains(&raw.api_version.as_str()) {
         problems.push(
@@ -239,7 +322,14 @@ fn validate(problems: &mut Problems<'_>, raw: RawPolicy) -> Option<(Policy, Vec<
         .unwrap_or_default();
     let mut authorities = Vec::new();
     for (i, raw) in spec.authorities.into_iter().enumerate() {
-        if let Some(a) = authority(problems, &format!("spec.authorities[{i}]"), i, raw, &base) {
+        if let Some(a) = authority(
+            problems,
+            &format!("spec.authorities[{i}]"),
+            i,
+            raw,
+            &base,
+            trust,
+        ) {
             authorities.push(a);
         }
     }
@@ -265,37 +355,12 @@ fn authority(
     index: usize,
     raw: RawAuthority,
     base: &Path,
+    trust: &TrustRoots,
 ) -> Option<Authority> {
     let name = raw
         .name
         .clone()
         .unwrap_or_else(|| format!("authority-{index}"));
-    for (key, present, why) in [
-        (
-            "ctlog",
-            raw.ctlog.is_some(),
-            "transparency-log settings are not supported yet",
-        ),
-        (
-            "attestations",
-            raw.attestations.is_some(),
-            "attestations are not supported yet",
-        ),
-        (
-            "rfc3161timestamp",
-            raw.rfc3161timestamp.is_some(),
-            "RFC 3161 timestamps are not supported yet",
-        ),
-        (
-            "keyless",
-            raw.keyless.is_some(),
-            "keyless (Fulcio) authorities are not supported yet",
-        ),
-    ] {
-        if present {
-            problems.push(&format!("{path}.{key}"), why);
-        }
-    }
     let mut sources = Vec::new();
     for (i, s) in raw.source.iter().enumerate() {
         let spath = format!("{path}.source[{i}]");
@@ -333,60 +398,31 @@ fn authority(
         return None;
     }
     let kind = if let Some(key) = raw.key {
-        if key.kms.is_some() {
+        if raw.ctlog.is_some() || raw.rfc3161timestamp.is_some() {
             problems.push(
-                &format!("{path}.key.kms"),
-                "KMS keys are not supported: give the public key as 'data' or 'path'",
+                path,
+                "'ctlog' and 'rfc3161timestamp' apply to keyless authorities; key authorities need no log entry",
             );
         }
-        if key.secret_ref.is_some() {
-            problems.push(
-                &format!("{path}.key.secretRef"),
-                "Kubernetes secrets are not available to signgate: use 'data' or 'path'",
-            );
-        }
-        if let Some(h) = key.hash_algorithm.as_deref() {
-            if h != "sha256" {
-                problems.push(
-                    &format!("{path}.key.hashAlgorithm"),
-                    format!("'{h}' is not supported (only sha256, cosign's default)"),
-                );
-            }
-        }
-        let pem = match (key.data, key.path) {
-            (Some(data), None) => data,
-            (None, Some(p)) => {
-                let file = if Path::new(&p).is_absolute() {
-                    PathBuf::from(&p)
-                } else {
-                    base.join(&p)
-                };
-                match std::fs::read_to_string(&file) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        problems.push(
-                            &format!("{path}.key.path"),
-                            format!("cannot read '{}': {e}", file.display()),
-                        );
-                        return None;
-                    }
-                }
-            }
-            _ => {
-                problems.push(
-                    &format!("{path}.key"),
-                    "exactly one of 'data' or 'path' is required",
-                );
-                return None;
-            }
-        };
+        let pem = read_key(problems, &format!("{path}.key"), key, base)?;
         match PublicKey::from_pem(&pem) {
-            Ok(k) => AuthorityKind::Key(k),
+            Ok(k) => AuthorityKind::Verify(Requirement::Key(k)),
             Err(e) => {
                 problems.push(&format!("{path}.key"), e);
                 return None;
             }
         }
+    } else if let Some(keyless) = raw.keyless {
+        let k = keyless_requirement(
+            problems,
+            path,
+            keyless,
+            &raw.ctlog,
+            &raw.rfc3161timestamp,
+            base,
+            trust,
+        )?;
+        AuthorityKind::Verify(Requirement::Keyless(k))
     } else if let Some(s) = raw.static_ {
         match s.action.as_str() {
             "pass" => AuthorityKind::Static {
@@ -408,11 +444,293 @@ fn authority(
     } else {
         return None;
     };
+    if !raw.attestations.is_empty() && matches!(kind, AuthorityKind::Static { .. }) {
+        problems.push(
+            &format!("{path}.attestations"),
+            "a static authority has no signer to vouch for attestations",
+        );
+    }
+    let attestations = attestation_rules(problems, path, raw.attestations);
     Some(Authority {
         name,
         kind,
         sources,
+        attestations,
     })
+}
+
+/// A PEM key or certificate bundle from `data` or `path` (signgate's
+/// extension, relative to the policy file).
+fn read_key(problems: &mut Problems<'_>, path: &str, key: RawKey, base: &Path) -> Option<String> {
+    if key.kms.is_some() {
+        problems.push(
+            &format!("{path}.kms"),
+            "KMS keys are not supported: give the public key as 'data' or 'path'",
+        );
+    }
+    if key.secret_ref.is_some() {
+        problems.push(
+            &format!("{path}.secretRef"),
+            "Kubernetes secrets are not available to signgate: use 'data' or 'path'",
+        );
+    }
+    if let Some(h) = key.hash_algorithm.as_deref() {
+        if h != "sha256" {
+            problems.push(
+                &format!("{path}.hashAlgorithm"),
+                format!("'{h}' is not supported (only sha256, cosign's default)"),
+            );
+        }
+    }
+    match (key.data, key.path) {
+        (Some(data), None) => Some(data),
+        (None, Some(p)) => {
+            let file = if Path::new(&p).is_absolute() {
+                PathBuf::from(&p)
+            } else {
+                base.join(&p)
+            };
+            match std::fs::read_to_string(&file) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    problems.push(
+                        &format!("{path}.path"),
+                        format!("cannot read '{}': {e}", file.display()),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            problems.push(path, "exactly one of 'data' or 'path' is required");
+            None
+        }
+    }
+}
+
+/// `keyless` (+ `ctlog`, `rfc3161timestamp`) → a keyless requirement.
+fn keyless_requirement(
+    problems: &mut Problems<'_>,
+    path: &str,
+    raw: RawKeyless,
+    ctlog: &Option<RawTlog>,
+    timestamp: &Option<RawTimestamp>,
+    base: &Path,
+    trust: &TrustRoots,
+) -> Option<Keyless> {
+    let kpath = format!("{path}.keyless");
+    if raw.identities.is_empty() {
+        problems.push(
+            &format!("{kpath}.identities"),
+            "at least one identity is required: without one any certificate the CA ever issued would pass",
+        );
+    }
+    let mut identities = Vec::new();
+    for (i, id) in raw.identities.into_iter().enumerate() {
+        let ipath = format!("{kpath}.identities[{i}]");
+        let mut pick =
+            |exact: Option<String>, regexp: Option<String>, what: &str| match (exact, regexp) {
+                (Some(_), Some(_)) => {
+                    problems.push(&ipath, format!("'{what}' and '{what}RegExp' are exclusive"));
+                    None
+                }
+                (Some(s), None) => Some(Matcher::Exact(s)),
+                (None, Some(r)) => match Matcher::regex(&r) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        problems.push(&format!("{ipath}.{what}RegExp"), e);
+                        None
+                    }
+                },
+                (None, None) => None,
+            };
+        let issuer = pick(id.issuer, id.issuer_reg_exp, "issuer");
+        let subject = pick(id.subject, id.subject_reg_exp, "subject");
+        let mut claims = Vec::new();
+        for (key, value) in id.claims {
+            match Claim::from_key(&key) {
+                Some(c) => claims.push((c, value)),
+                None => problems.push(
+                    &format!("{ipath}.claims.{key}"),
+                    format!(
+                        "unknown claim (known: {})",
+                        CLAIM_KEYS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        if raw.ca_cert.is_none() && (issuer.is_none() || subject.is_none()) {
+            problems.push(
+                &ipath,
+                "both an issuer and a subject (or their RegExp forms) are required",
+            );
+        }
+        if raw.ca_cert.is_some() && subject.is_none() {
+            problems.push(&ipath, "a subject (or subjectRegExp) is required");
+        }
+        identities.push(Identity {
+            issuer,
+            subject,
+            claims,
+        });
+    }
+    let ignore_tlog = ctlog
+        .as_ref()
+        .and_then(|c| c.insecure_ignore_tlog)
+        .unwrap_or(false);
+    let strictness = Strictness {
+        sct: !raw.insecure_ignore_sct.unwrap_or(false),
+        tlog: !ignore_tlog,
+    };
+    // One trusted root serves Fulcio, Rekor and the TSA; policy-controller
+    // lets each name its own, signgate requires them to agree.
+    let refs: Vec<(&str, &str)> = [
+        ("keyless.trustRootRef", raw.trust_root_ref.as_deref()),
+        (
+            "ctlog.trustRootRef",
+            ctlog.as_ref().and_then(|c| c.trust_root_ref.as_deref()),
+        ),
+        (
+            "rfc3161timestamp.trustRootRef",
+            timestamp.as_ref().and_then(|t| t.trust_root_ref.as_deref()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    if let Some((_, first)) = refs.first() {
+        if refs.iter().any(|(_, r)| r != first) {
+            problems.push(
+                path,
+                "all trustRootRef values of one authority must name the same root",
+            );
+        }
+    }
+    let trust_source = if let Some(ca) = raw.ca_cert {
+        if !refs.is_empty() {
+            problems.push(
+                &format!("{kpath}.ca-cert"),
+                "a private CA has no transparency log or trusted root: drop trustRootRef",
+            );
+        }
+        let pem = read_key(problems, &format!("{kpath}.ca-cert"), ca, base)?;
+        match PrivateCa::from_pem(&pem) {
+            Ok(ca) => TrustSource::PrivateCa(Arc::new(ca)),
+            Err(e) => {
+                problems.push(&format!("{kpath}.ca-cert"), e);
+                return None;
+            }
+        }
+    } else {
+        let name = refs.first().map(|(_, r)| *r);
+        match trust.get(name) {
+            Some(root) => TrustSource::Sigstore(root),
+            None => {
+                problems.push(
+                    &format!("{kpath}.trustRootRef"),
+                    format!(
+                        "unknown trusted root '{}' (known: {}; add it under trust.roots in signgate's config)",
+                        name.unwrap_or_default(),
+                        trust.named.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                return None;
+            }
+        }
+    };
+    let strictness = match trust_source {
+        // A private PKI has neither SCTs nor a log to check.
+        TrustSource::PrivateCa(_) => Strictness {
+            sct: false,
+            tlog: false,
+        },
+        TrustSource::Sigstore(_) => strictness,
+    };
+    Some(Keyless {
+        trust: trust_source,
+        identities,
+        strictness,
+    })
+}
+
+/// `attestations[]` → rules, with predicate names resolved and Rego compiled.
+fn attestation_rules(
+    problems: &mut Problems<'_>,
+    path: &str,
+    raw: Vec<RawAttestation>,
+) -> Vec<AttestationRule> {
+    let mut rules = Vec::new();
+    for (i, a) in raw.into_iter().enumerate() {
+        let apath = format!("{path}.attestations[{i}]");
+        let predicate_type = match predicate::resolve(&a.predicate_type) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(&format!("{apath}.predicateType"), e);
+                continue;
+            }
+        };
+        let condition = match a.policy {
+            None => None,
+            Some(p) => {
+                for (key, present) in [
+                    ("configMapRef", p.config_map_ref.is_some()),
+                    ("remote", p.remote.is_some()),
+                    ("url", p.url.is_some()),
+                    ("sha256sum", p.sha256sum.is_some()),
+                    ("fetchConfigMap", p.fetch_config_map.is_some()),
+                ] {
+                    if present {
+                        problems.push(
+                            &format!("{apath}.policy.{key}"),
+                            "only inline policies ('data') are supported: signgate fetches nothing at load time",
+                        );
+                    }
+                }
+                match (p.type_.as_str(), p.data) {
+                    ("rego", Some(data)) => match rego::RegoPolicy::compile(&a.name, &data) {
+                        Ok(r) => Some(Arc::new(r)),
+                        Err(e) => {
+                            problems.push(&format!("{apath}.policy.data"), e);
+                            None
+                        }
+                    },
+                    ("rego", None) => {
+                        problems.push(
+                            &format!("{apath}.policy.data"),
+                            "the Rego policy text is required",
+                        );
+                        None
+                    }
+                    ("cue", _) => {
+                        problems.push(
+                            &format!("{apath}.policy.type"),
+                            "CUE policies cannot be evaluated: there is no CUE implementation for Rust; write the condition in Rego ('type: rego', package sigstore, rule isCompliant)",
+                        );
+                        None
+                    }
+                    (other, _) => {
+                        problems.push(
+                            &format!("{apath}.policy.type"),
+                            format!(
+                                "'{other}' is not rego (or cue, which signgate cannot evaluate)"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        rules.push(AttestationRule {
+            name: a.name,
+            predicate_type,
+            condition,
+        });
+    }
+    rules
 }
 
 /// `registry/repository` of a `source[].oci`.

@@ -11,17 +11,20 @@
 
 mod file;
 mod load;
+pub mod predicate;
+pub mod rego;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use globset::GlobSet;
 
-pub use load::{PolicyError, PolicyErrors};
+pub use load::{trust_roots, PolicyError, PolicyErrors};
 
 use crate::config::NoMatchPolicy;
 use crate::oci::{RegistryName, Repository};
-use crate::verify::PublicKey;
+use crate::verify::Requirement;
 
 /// An immutable, validated set of policies.
 #[derive(Debug)]
@@ -68,12 +71,41 @@ pub struct Authority {
     pub kind: AuthorityKind,
     /// Where its signatures live; empty means the image's own repository.
     pub sources: Vec<SignatureSource>,
+    /// Attestations this authority must have signed. As in policy-controller,
+    /// an authority with attestations is satisfied by them alone.
+    pub attestations: Vec<AttestationRule>,
 }
 
 #[derive(Debug)]
 pub enum AuthorityKind {
-    Key(PublicKey),
-    Static { pass: bool, message: Option<String> },
+    /// A key or keyless requirement on the signature.
+    Verify(Requirement),
+    Static {
+        pass: bool,
+        message: Option<String>,
+    },
+}
+
+/// One `attestations[]` entry: a predicate type, and optionally a condition
+/// every verified attestation of that type must satisfy.
+pub struct AttestationRule {
+    pub name: String,
+    /// The predicate type URI (short names resolved at load).
+    pub predicate_type: String,
+    pub condition: Option<Arc<rego::RegoPolicy>>,
+}
+
+impl std::fmt::Debug for AttestationRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationRule")
+            .field("name", &self.name)
+            .field("predicate_type", &self.predicate_type)
+            .field(
+                "condition",
+                &self.condition.as_ref().map(|c| c.name().to_owned()),
+            )
+            .finish()
+    }
 }
 
 /// A repository holding signatures for images elsewhere (`source[].oci`).

@@ -94,7 +94,10 @@ fn authorities_modes_and_sources_are_parsed() {
     assert_eq!(p.platform_manifests, PlatformManifests::Child);
     assert_eq!(p.authorities.len(), 2);
     assert_eq!(p.authorities[0].name, "release-key");
-    assert!(matches!(p.authorities[0].kind, AuthorityKind::Key(_)));
+    assert!(matches!(
+        p.authorities[0].kind,
+        AuthorityKind::Verify(crate::verify::Requirement::Key(_))
+    ));
     assert_eq!(
         p.authorities[0].sources[0].repository.as_str(),
         "signatures"
@@ -136,17 +139,57 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
             policy(
                 "a",
                 &["x/*"],
-                "    - keyless:\n        identities: [{issuer: i, subject: s}]\n",
+                "    - keyless:\n        trustRootRef: staging\n        identities: [{issuer: i, subject: s}]\n",
             ),
-            "spec.authorities[0].keyless: keyless (Fulcio) authorities are not supported yet",
+            "spec.authorities[0].keyless.trustRootRef: unknown trusted root 'staging' (known: public-good",
+        ),
+        (
+            policy("a", &["x/*"], "    - keyless:\n        identities: []\n"),
+            "spec.authorities[0].keyless.identities: at least one identity is required",
+        ),
+        (
+            policy("a", &["x/*"], "    - keyless:\n        identities: [{issuer: i}]\n"),
+            "spec.authorities[0].keyless.identities[0]: both an issuer and a subject",
         ),
         (
             policy(
                 "a",
                 &["x/*"],
-                "    - static: {action: pass}\n      attestations: []\n",
+                "    - keyless:\n        identities: [{issuer: i, subjectRegExp: '(unclosed'}]\n",
             ),
-            "spec.authorities[0].attestations",
+            "spec.authorities[0].keyless.identities[0].subjectRegExp: invalid regular expression",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - keyless:\n        identities: [{issuer: i, subject: s, claims: {colour: blue}}]\n",
+            ),
+            "spec.authorities[0].keyless.identities[0].claims.colour: unknown claim",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                "    - static: {action: pass}\n      attestations: [{name: a, predicateType: vuln}]\n",
+            ),
+            "spec.authorities[0].attestations: a static authority has no signer",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                &format!("    - key: {{data: \"{}\"}}\n      attestations: [{{name: a, predicateType: vuln, policy: {{type: cue, data: 'x: 1'}}}}]\n", KEY.replace('\n', "\\n")),
+            ),
+            "spec.authorities[0].attestations[0].policy.type: CUE policies cannot be evaluated",
+        ),
+        (
+            policy(
+                "a",
+                &["x/*"],
+                &format!("    - key: {{data: \"{}\"}}\n      attestations: [{{name: a, predicateType: sbom-ish}}]\n", KEY.replace('\n', "\\n")),
+            ),
+            "spec.authorities[0].attestations[0].predicateType",
         ),
         (
             policy("a", &["x/*"], PASS)

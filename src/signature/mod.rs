@@ -35,6 +35,8 @@ pub struct SignatureLayer {
     pub digest: Digest,
     pub payload: Bytes,
     pub annotations: BTreeMap<String, String>,
+    /// Where it was found (`registry/repo:sha256-….sig`), for messages.
+    pub found_at: String,
 }
 
 /// What discovery found for one digest in one repository.
@@ -61,7 +63,36 @@ struct SigDescriptor {
     annotations: BTreeMap<String, String>,
 }
 
-/// Find every signature layer for `digest` in `repository` on `upstream`.
+/// cosign's legacy attestation layer: a DSSE envelope.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Sigstore bundle layers: every version's media type starts so.
+pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// DSSE envelopes and bundles carry statements; SBOM attestations can be
+/// large.
+const MAX_ENVELOPE: usize = 16 * 1024 * 1024;
+/// Referrer manifests examined per digest.
+const MAX_REFERRERS: usize = 64;
+
+/// Whether a layer of this media type is signature material.
+fn is_material(media_type: &str) -> bool {
+    media_type == SIMPLE_SIGNING
+        || media_type == DSSE_ENVELOPE
+        || media_type.starts_with(BUNDLE_PREFIX)
+}
+
+/// The most a layer of this media type may weigh.
+fn limit(media_type: &str) -> usize {
+    if media_type == SIMPLE_SIGNING {
+        MAX_PAYLOAD
+    } else {
+        MAX_ENVELOPE
+    }
+}
+
+/// Find every signature and attestation layer for `digest` in `repository`
+/// on `upstream`, in every place cosign writes them: OCI 1.1 referrers
+/// (API or tag schema; sigstore bundles, cosign v3's default), the
+/// `sha256-<hex>.sig` tag and the `sha256-<hex>.att` tag.
 pub async fn discover(
     upstream: &Upstream,
     repository: &Repository,
@@ -71,18 +102,67 @@ pub async fn discover(
         looked_at: Vec::new(),
         layers: Vec::new(),
     };
-    sig_tag(upstream, repository, digest, &mut found).await?;
+    referrers(upstream, repository, digest, &mut found).await?;
+    for suffix in ["sig", "att"] {
+        suffixed_tag(upstream, repository, digest, suffix, &mut found).await?;
+    }
     Ok(found)
 }
 
-/// The cosign tag scheme: `<repo>:sha256-<hex>.sig`.
-async fn sig_tag(
+/// OCI 1.1 referrers: every referrer manifest's bundle, DSSE and
+/// simple-signing layers. The index entries' `artifactType` is not trusted
+/// (tag-schema indexes often say `application/vnd.oci.empty.v1+json`):
+/// layers are recognised by their own media type.
+async fn referrers(
     upstream: &Upstream,
     repository: &Repository,
     digest: &Digest,
     found: &mut Discovered,
 ) -> Result<(), UpstreamError> {
-    let tag: Tag = format!("{}.sig", digest.to_tag_form())
+    found.looked_at.push(format!(
+        "{}/{repository} referrers of {digest}",
+        upstream.name()
+    ));
+    let bad =
+        |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
+    let descriptors = upstream.referrer_descriptors(repository, digest).await?;
+    if descriptors.len() > MAX_REFERRERS {
+        return Err(bad(format!(
+            "{digest} has more than {MAX_REFERRERS} referrers"
+        )));
+    }
+    let accept = HeaderValue::from_static(
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    );
+    for descriptor in descriptors {
+        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+        if media_type.contains("index") || media_type.contains("manifest.list") {
+            continue;
+        }
+        let Some(referrer) = descriptor["digest"]
+            .as_str()
+            .and_then(|d| d.parse::<Digest>().ok())
+        else {
+            return Err(bad(format!("a referrer of {digest} has no valid digest")));
+        };
+        let manifest = upstream
+            .fetch_manifest(repository, &referrer, &accept)
+            .await?;
+        let found_at = format!("{}/{repository}@{referrer} (referrer)", upstream.name());
+        read_layers(upstream, repository, manifest.bytes(), &found_at, found).await?;
+    }
+    Ok(())
+}
+
+/// The cosign tag scheme: `<repo>:sha256-<hex>.sig` / `.att`.
+async fn suffixed_tag(
+    upstream: &Upstream,
+    repository: &Repository,
+    digest: &Digest,
+    suffix: &str,
+    found: &mut Discovered,
+) -> Result<(), UpstreamError> {
+    let tag: Tag = format!("{}.{suffix}", digest.to_tag_form())
         .parse()
         .map_err(|_| {
             UpstreamError::new(
@@ -90,9 +170,8 @@ async fn sig_tag(
                 UpstreamErrorKind::BadResponse("signature tag".into()),
             )
         })?;
-    found
-        .looked_at
-        .push(format!("{}/{repository}:{tag}", upstream.name()));
+    let found_at = format!("{}/{repository}:{tag}", upstream.name());
+    found.looked_at.push(found_at.clone());
     let accept = HeaderValue::from_static(
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     );
@@ -102,25 +181,38 @@ async fn sig_tag(
     else {
         return Ok(());
     };
+    read_layers(upstream, repository, manifest.bytes(), &found_at, found).await
+}
+
+/// The layers of one signature manifest, with their blobs when they are
+/// signature material (fetched, bounded, digest-checked). Other layers are
+/// kept without payload so the verifier can say what they were.
+async fn read_layers(
+    upstream: &Upstream,
+    repository: &Repository,
+    manifest: &[u8],
+    found_at: &str,
+    found: &mut Discovered,
+) -> Result<(), UpstreamError> {
     let bad =
         |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
-    let parsed: SigManifest = serde_json::from_slice(manifest.bytes())
-        .map_err(|e| bad(format!("signature manifest {tag} is unreadable: {e}")))?;
-    if parsed.layers.len() > MAX_LAYERS {
+    let parsed: SigManifest = serde_json::from_slice(manifest)
+        .map_err(|e| bad(format!("signature manifest {found_at} is unreadable: {e}")))?;
+    if parsed.layers.len() > MAX_LAYERS || found.layers.len() + parsed.layers.len() > 4 * MAX_LAYERS
+    {
         return Err(bad(format!(
-            "signature manifest {tag} has more than {MAX_LAYERS} layers"
+            "signature manifest {found_at} has too many layers"
         )));
     }
     for layer in parsed.layers {
         let layer_digest: Digest = layer
             .digest
             .parse()
-            .map_err(|e| bad(format!("signature manifest {tag}: {e}")))?;
-        // Only simple-signing payloads are signatures; anything else is
-        // kept (without payload) so the verifier can say what it was.
-        let payload = if layer.media_type == SIMPLE_SIGNING && layer.size <= MAX_PAYLOAD as u64 {
+            .map_err(|e| bad(format!("signature manifest {found_at}: {e}")))?;
+        let bound = limit(&layer.media_type);
+        let payload = if is_material(&layer.media_type) && layer.size <= bound as u64 {
             upstream
-                .fetch_blob(repository, &layer_digest, MAX_PAYLOAD)
+                .fetch_blob(repository, &layer_digest, bound)
                 .await?
         } else {
             Bytes::new()
@@ -130,6 +222,7 @@ async fn sig_tag(
             digest: layer_digest,
             payload,
             annotations: layer.annotations,
+            found_at: found_at.to_owned(),
         });
     }
     Ok(())

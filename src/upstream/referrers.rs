@@ -140,3 +140,115 @@ impl Upstream {
         }
     }
 }
+
+/// At most this many pages of a paginated referrers answer are followed.
+const MAX_REFERRER_PAGES: usize = 16;
+
+impl Upstream {
+    /// Every referrer descriptor of `digest`, for signature discovery: the
+    /// referrers API with its `Link` pagination followed (same repository
+    /// only), or the referrers tag schema where the API is missing (404).
+    pub async fn referrer_descriptors(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let scope = pull_scope(repository);
+        let first = format!("/v2/{repository}/referrers/{digest}");
+        let mut path = first.clone();
+        let mut descriptors = Vec::new();
+        for page in 0..MAX_REFERRER_PAGES {
+            let deadline = Instant::now() + self.timeouts.response;
+            let response = self
+                .send(
+                    Method::GET,
+                    self.url(&path)?,
+                    &[],
+                    Credentials::Upstream(Some(&scope)),
+                )
+                .await?;
+            let index = match response.status() {
+                StatusCode::OK => {
+                    let next = response
+                        .headers()
+                        .get(http::header::LINK)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| next_link(l, &first));
+                    let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
+                        .await
+                        .map_err(|e| self.body_error(e, "referrers index"))?;
+                    let index = self.parse_index(&body)?;
+                    if let Value::Array(m) = &index["manifests"] {
+                        descriptors.extend(m.iter().cloned());
+                    }
+                    match next {
+                        Some(next) => {
+                            path = next;
+                            continue;
+                        }
+                        None => return Ok(descriptors),
+                    }
+                }
+                StatusCode::NOT_FOUND if page == 0 => {
+                    self.referrers_tag(repository, digest, &scope, deadline)
+                        .await?
+                }
+                _ => return Err(self.status_error(&response, "referrers")),
+            };
+            if let Value::Array(m) = &index["manifests"] {
+                descriptors.extend(m.iter().cloned());
+            }
+            return Ok(descriptors);
+        }
+        Err(self.error(UpstreamErrorKind::BadResponse(format!(
+            "referrers of {digest} span more than {MAX_REFERRER_PAGES} pages"
+        ))))
+    }
+}
+
+/// The path and query of a `Link: <…>; rel="next"` that stays on the same
+/// referrers endpoint; anything else is not followed.
+fn next_link(link: &str, endpoint: &str) -> Option<String> {
+    let (target, params) = link.split_once(';')?;
+    if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
+        return None;
+    }
+    let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+    // Absolute links are reduced to their path: the origin is ours.
+    let path = match target.find("://") {
+        Some(i) => &target[i + 3..][target[i + 3..].find('/')?..],
+        None => target,
+    };
+    (path.split('?').next() == Some(endpoint)).then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn only_next_links_on_the_same_endpoint_are_followed() {
+        let e = "/v2/a/b/referrers/sha256:00";
+        assert_eq!(
+            next_link("</v2/a/b/referrers/sha256:00?n=2&last=x>; rel=\"next\"", e).as_deref(),
+            Some("/v2/a/b/referrers/sha256:00?n=2&last=x")
+        );
+        assert_eq!(
+            next_link(
+                "<https://reg.example/v2/a/b/referrers/sha256:00?p=2>; rel=\"next\"",
+                e
+            )
+            .as_deref(),
+            Some("/v2/a/b/referrers/sha256:00?p=2")
+        );
+        assert_eq!(
+            next_link("</v2/other/referrers/sha256:00?n=2>; rel=\"next\"", e),
+            None
+        );
+        assert_eq!(
+            next_link("</v2/a/b/referrers/sha256:00?n=2>; rel=\"prev\"", e),
+            None
+        );
+        assert_eq!(next_link("garbage", e), None);
+    }
+}

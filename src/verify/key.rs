@@ -20,6 +20,11 @@ impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
         let der =
             DerPublicKey::from_pem(pem.trim()).map_err(|e| format!("not a PEM public key: {e}"))?;
+        PublicKey::from_der(der)
+    }
+
+    /// From a DER SubjectPublicKeyInfo (a certificate's key).
+    pub fn from_der(der: DerPublicKey) -> Result<PublicKey, String> {
         let algorithm =
             KeyAlgorithm::from_spki(&der).map_err(|e| format!("unsupported public key: {e}"))?;
         if !matches!(
@@ -37,6 +42,11 @@ impl PublicKey {
             .take(12)
             .collect();
         Ok(PublicKey { der, algorithm, id })
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn der(&self) -> &DerPublicKey {
+        &self.der
     }
 
     /// `sha256:<first 12 hex>` of the DER key.

@@ -1,150 +1,187 @@
-//! Keyless cosign signatures (Fulcio certificate + Rekor entry) on legacy
-//! `.sig` layers, verified by `sigstore-verify`.
+//! Keyless signatures (Fulcio certificate + Rekor entry), verified by
+//! `sigstore-verify` against an offline trusted root.
 //!
-//! A layer is converted into the equivalent sigstore bundle v0.1 (message
-//! signature over the payload, the leaf certificate, the one `hashedrekord`
-//! 0.0.1 entry with its signed entry timestamp) and verified against an
-//! offline trusted root: certificate chain to Fulcio at the entry's time,
-//! SCT, SET, the entry's consistency with the layer, the signature, and the
-//! identity. What the bundle verifier cannot know — that the payload names
-//! the digest being served — is checked afterwards, as for key signatures.
-//!
-//! Not wired into policies yet: keyless authorities are still refused at
-//! policy load time.
+//! Legacy cosign layers (`.sig` simple-signing, `.att` DSSE) are converted
+//! into the equivalent sigstore bundle v0.1 — the leaf certificate only
+//! (intermediates come from the trusted root; the `chain` annotation is
+//! never trusted), exactly one log entry with its signed entry timestamp —
+//! and verified exactly like the bundles cosign v3 stores as referrers:
+//! certificate chain to Fulcio at the signature's time, SCT, SET and/or
+//! inclusion proof, the entry's consistency with the signature, the
+//! signature itself. Identity, issuer and claims are matched afterwards by
+//! `identity`, on the certificate the verifier accepted.
 
 use base64::Engine as _;
-use sigstore_verify::trust_root::TrustedRoot;
-use sigstore_verify::types::Bundle;
-use sigstore_verify::{VerificationPolicy, Verifier};
+use serde_json::{json, Value};
+use sigstore_verify::types::{Artifact, Bundle};
+use sigstore_verify::VerificationPolicy;
 
-use super::{RejectReason, Verified};
+use super::identity::Signer;
+use super::trust::TrustRoot;
+use super::{Evidence, RejectReason};
 use crate::oci::Digest;
-use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION};
 
-const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
-const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+pub const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 
-/// Offline trust material (a `trusted_root.json`), parsed once.
-pub struct TrustRoot {
-    verifier: Verifier,
+/// How strictly a keyless signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strictness {
+    /// Verify the certificate's embedded SCT (`insecureIgnoreSCT` clears it).
+    pub sct: bool,
+    /// Require a transparency-log entry (`ctlog.insecureIgnoreTlog` clears it).
+    pub tlog: bool,
 }
 
-/// An exact certificate identity: SAN and OIDC issuer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub issuer: String,
-    pub subject: String,
-}
-
-impl TrustRoot {
-    pub fn from_json(json: &str) -> Result<TrustRoot, String> {
-        let root = TrustedRoot::from_json(json).map_err(|e| format!("trusted root: {e}"))?;
-        let verifier = Verifier::new(&root).map_err(|e| format!("trusted root: {e}"))?;
-        Ok(TrustRoot { verifier })
-    }
-}
-
-/// Find a layer whose keyless signature verifies under `trust` for one of
-/// `identities` and whose payload names `digest`.
-pub fn verify_keyless(
-    digest: &Digest,
-    layers: &[SignatureLayer],
-    authority: &str,
-    trust: &TrustRoot,
-    identities: &[Identity],
-) -> Result<Verified, Vec<RejectReason>> {
-    super::first_verified(digest, layers, authority, |layer| {
-        verify_layer(digest, layer, trust, identities)
-            .map(|(subject, docker_reference)| (format!("keyless:{subject}"), docker_reference))
-    })
-}
-
-fn verify_layer(
-    digest: &Digest,
-    layer: &SignatureLayer,
-    trust: &TrustRoot,
-    identities: &[Identity],
-) -> Result<(String, Option<String>), RejectReason> {
-    super::require_simple_signing(layer)?;
-    let bundle = to_bundle(layer)?;
-    let mut last = RejectReason::Keyless("no identity configured".into());
-    for identity in identities {
-        let policy = VerificationPolicy::new(identity.subject.clone(), identity.issuer.clone());
-        match trust
-            .verifier
-            .verify(layer.payload.as_ref(), &bundle, &policy)
-        {
-            Ok(_) => {
-                let docker_reference = super::check_payload(layer, digest)?;
-                return Ok((identity.subject.clone(), docker_reference));
-            }
-            Err(e) => last = RejectReason::Keyless(e.to_string()),
+impl Default for Strictness {
+    fn default() -> Self {
+        Strictness {
+            sct: true,
+            tlog: true,
         }
     }
-    Err(last)
 }
 
-/// The layer as a sigstore bundle v0.1 (promise-only, as cosign writes it).
-fn to_bundle(layer: &SignatureLayer) -> Result<Bundle, RejectReason> {
+/// Which signed content a legacy layer carries.
+pub enum LegacyContent<'a> {
+    /// `.sig`: a signature over the simple-signing payload.
+    Message {
+        payload: &'a [u8],
+        signature: &'a str,
+    },
+    /// `.att`: a DSSE envelope (as JSON).
+    Dsse { envelope: &'a Value },
+}
+
+/// Run `sigstore-verify` on `bundle` for `artifact`; on success, who signed
+/// and the evidence.
+pub fn verify_bundle(
+    root: &TrustRoot,
+    artifact: Artifact<'_>,
+    bundle: &Bundle,
+    strictness: Strictness,
+) -> Result<(Signer, Evidence), RejectReason> {
+    let mut policy = VerificationPolicy::any_identity();
+    if !strictness.sct {
+        policy = policy.skip_sct();
+    }
+    if !strictness.tlog {
+        policy = policy.skip_tlog_unsafe();
+    }
+    let result = root
+        .verifier()
+        .verify(artifact, bundle, &policy)
+        .map_err(|e| RejectReason::Keyless(e.to_string()))?;
+    let certificate = result
+        .certificate()
+        .ok_or_else(|| RejectReason::Keyless("bundle has no certificate".into()))?;
+    let signer = Signer::from_certificate(certificate);
+    let entry = bundle.verification_material.tlog_entries.first();
+    let evidence = Evidence {
+        log_index: entry.map(|e| e.log_index.as_i64()),
+        time: result.integrated_time().map(|t| t.as_second()),
+        time_source: if result.integrated_time().is_some() {
+            "transparency log (SET)"
+        } else if !result.verified_timestamps().is_empty() {
+            "RFC 3161 timestamp"
+        } else {
+            "none"
+        },
+        tlog_verified: result.tlog_verified(),
+        sct_verified: result.sct_verified(),
+        trust_root: root.name().to_owned(),
+    };
+    Ok((signer, evidence))
+}
+
+/// A legacy layer as a sigstore bundle v0.1, or why it cannot be one.
+/// `None` when it carries no Rekor bundle annotation.
+pub fn legacy_bundle(
+    annotations: &std::collections::BTreeMap<String, String>,
+    content: LegacyContent<'_>,
+) -> Result<Option<Bundle>, RejectReason> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let signature = layer
-        .annotations
-        .get(SIGNATURE_ANNOTATION)
-        .filter(|s| !s.is_empty())
-        .ok_or(RejectReason::MissingSignature)?;
-    let certificate = layer
-        .annotations
+    let keyless = |m: &str| RejectReason::Keyless(m.to_owned());
+    let certificate = annotations
         .get(CERTIFICATE_ANNOTATION)
-        .ok_or_else(|| RejectReason::Keyless("no certificate annotation".into()))?;
+        .ok_or_else(|| keyless("no certificate annotation (not a keyless signature)"))?;
     let leaf = rustls_pemfile::certs(&mut certificate.as_bytes())
         .next()
         .and_then(Result::ok)
-        .ok_or_else(|| {
-            RejectReason::Keyless("certificate annotation is not a PEM certificate".into())
-        })?;
-    let rekor: serde_json::Value = layer
-        .annotations
-        .get(BUNDLE_ANNOTATION)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .ok_or_else(|| {
-            RejectReason::Keyless(
-                "no readable Rekor bundle annotation (a transparency-log entry is required)".into(),
-            )
-        })?;
+        .ok_or_else(|| keyless("certificate annotation is not a PEM certificate"))?;
+    let Some(rekor) = annotations.get(BUNDLE_ANNOTATION) else {
+        return Ok(None);
+    };
+    let rekor: Value = serde_json::from_str(rekor)
+        .map_err(|_| keyless("the Rekor bundle annotation is not JSON"))?;
     let entry = &rekor["Payload"];
-    let body = entry["body"].as_str().unwrap_or_default();
-    // Only hashedrekord 0.0.1 entries: the verifier parses the body by the
-    // declared kind and does not cross-check it.
-    let decoded: serde_json::Value = b64
+    let body = entry["body"]
+        .as_str()
+        .ok_or_else(|| keyless("the Rekor bundle has no body"))?;
+    // The verifier parses the body by the declared kind and does not
+    // cross-check it: declare what the body says, and only kinds that fit
+    // the content.
+    let decoded: Value = b64
         .decode(body)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    if decoded["kind"] != "hashedrekord" || decoded["apiVersion"] != "0.0.1" {
-        return Err(RejectReason::Keyless(
-            "the Rekor entry is not a hashedrekord 0.0.1".into(),
-        ));
+        .ok_or_else(|| keyless("the Rekor entry body is not base64 JSON"))?;
+    let kind = (
+        decoded["kind"].as_str().unwrap_or_default(),
+        decoded["apiVersion"].as_str().unwrap_or_default(),
+    );
+    let allowed: &[(&str, &str)] = match content {
+        LegacyContent::Message { .. } => &[("hashedrekord", "0.0.1")],
+        LegacyContent::Dsse { .. } => &[("dsse", "0.0.1"), ("intoto", "0.0.2")],
+    };
+    if !allowed.contains(&kind) {
+        return Err(keyless(&format!(
+            "the Rekor entry is a {} {}, which cannot vouch for this layer",
+            kind.0, kind.1
+        )));
     }
     let log_id = hex::decode(entry["logID"].as_str().unwrap_or_default())
-        .map_err(|_| RejectReason::Keyless("the Rekor log ID is not hex".into()))?;
-    let json = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": {
-            "x509CertificateChain": {"certificates": [{"rawBytes": b64.encode(leaf.as_ref())}]},
-            "tlogEntries": [{
-                "logIndex": entry["logIndex"].as_u64().unwrap_or_default().to_string(),
-                "logId": {"keyId": b64.encode(log_id)},
-                "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
-                "integratedTime": entry["integratedTime"].as_i64().unwrap_or_default().to_string(),
-                "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
-                "canonicalizedBody": body,
-            }],
-        },
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(hex::decode(Digest::sha256_of(&layer.payload).hex()).unwrap_or_default())},
-            "signature": signature,
-        },
+        .map_err(|_| keyless("the Rekor log ID is not hex"))?;
+    let (Some(log_index), Some(integrated_time)) =
+        (entry["logIndex"].as_u64(), entry["integratedTime"].as_i64())
+    else {
+        return Err(keyless("the Rekor bundle lacks logIndex or integratedTime"));
+    };
+    let mut material = json!({
+        "x509CertificateChain": {"certificates": [{"rawBytes": b64.encode(leaf.as_ref())}]},
+        "tlogEntries": [{
+            "logIndex": log_index.to_string(),
+            "logId": {"keyId": b64.encode(log_id)},
+            "kindVersion": {"kind": kind.0, "version": kind.1},
+            "integratedTime": integrated_time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
+            "canonicalizedBody": body,
+        }],
     });
-    Bundle::from_json(&json.to_string())
-        .map_err(|e| RejectReason::Keyless(format!("not a valid bundle: {e}")))
+    if let Some(ts) = annotations.get(RFC3161_ANNOTATION) {
+        let ts: Value = serde_json::from_str(ts)
+            .map_err(|_| keyless("the RFC 3161 timestamp annotation is not JSON"))?;
+        material["timestampVerificationData"] =
+            json!({"rfc3161Timestamps": [{"signedTimestamp": ts["SignedRFC3161Timestamp"]}]});
+    }
+    let mut bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+    });
+    match content {
+        LegacyContent::Message { payload, signature } => {
+            let digest = Digest::sha256_of(payload);
+            let digest = hex::decode(digest.hex()).unwrap_or_default();
+            bundle["messageSignature"] = json!({
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
+                "signature": signature,
+            });
+        }
+        LegacyContent::Dsse { envelope } => bundle["dsseEnvelope"] = envelope.clone(),
+    }
+    Bundle::from_json(&bundle.to_string())
+        .map(Some)
+        .map_err(|e| keyless(&format!("not a valid bundle: {e}")))
 }

@@ -50,6 +50,7 @@ fn image(name: &str) -> (Digest, Vec<SignatureLayer>) {
             digest: Digest::sha256_of(&payload),
             payload: Bytes::from(payload),
             annotations,
+            found_at: format!("{name}/signature-{i}"),
         });
     }
     assert!(!layers.is_empty(), "{name} has signatures");
@@ -206,6 +207,7 @@ fn generated(sig_file: &str) -> (Digest, SignatureLayer) {
         digest: Digest::sha256_of(&payload),
         payload: Bytes::from(payload),
         annotations,
+        found_at: "generated".into(),
     };
     (digest, layer)
 }
@@ -299,22 +301,35 @@ mod keyless_legacy {
     //! The real 2023 public-good keyless signature (containers/image
     //! fixture) against the pinned public-good trusted root.
 
-    use super::*;
-    use crate::verify::keyless::{verify_keyless, Identity, TrustRoot};
+    use std::sync::Arc;
 
-    fn trust() -> TrustRoot {
-        TrustRoot::from_json(
-            &std::fs::read_to_string(fixtures().join("sigstore/sigstore_trusted_root.json"))
-                .unwrap(),
+    use super::*;
+
+    pub(super) fn pinned_root() -> Arc<TrustRoot> {
+        Arc::new(
+            TrustRoot::from_json(
+                "pinned",
+                &std::fs::read_to_string(fixtures().join("sigstore/sigstore_trusted_root.json"))
+                    .unwrap(),
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
-    fn identity(subject: &str, issuer: &str) -> Vec<Identity> {
-        vec![Identity {
-            subject: subject.into(),
-            issuer: issuer.into(),
-        }]
+    pub(super) fn exact(subject: &str, issuer: &str) -> Identity {
+        Identity {
+            subject: Some(Matcher::Exact(subject.into())),
+            issuer: Some(Matcher::Exact(issuer.into())),
+            claims: Vec::new(),
+        }
+    }
+
+    pub(super) fn requirement(identities: Vec<Identity>) -> Requirement {
+        Requirement::Keyless(Keyless {
+            trust: TrustSource::Sigstore(pinned_root()),
+            identities,
+            strictness: Strictness::default(),
+        })
     }
 
     /// The verifier under the pinned root, for one exact identity.
@@ -324,7 +339,12 @@ mod keyless_legacy {
         subject: &str,
         issuer: &str,
     ) -> Result<Verified, Vec<RejectReason>> {
-        verify_keyless(digest, layers, "k", &trust(), &identity(subject, issuer))
+        verify_signature(
+            digest,
+            layers,
+            "k",
+            &requirement(vec![exact(subject, issuer)]),
+        )
     }
 
     const SUBJECT: &str = "mitr@redhat.com";
@@ -335,7 +355,14 @@ mod keyless_legacy {
         let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
         let v = keyless(&digest, &layers, SUBJECT, ISSUER).unwrap();
         assert_eq!(v.digest(), &digest);
-        assert_eq!(v.key_id(), "keyless:mitr@redhat.com");
+        assert_eq!(
+            v.signer(),
+            "mitr@redhat.com (https://github.com/login/oauth)"
+        );
+        let e = v.evidence().unwrap();
+        assert_eq!(e.log_index, Some(11605770));
+        assert_eq!(e.time, Some(1674247893));
+        assert!(e.tlog_verified && e.sct_verified);
     }
 
     #[test]
@@ -349,10 +376,43 @@ mod keyless_legacy {
         ] {
             let r = keyless(&digest, &layers, subject, issuer).unwrap_err();
             assert!(
-                matches!(&r[..], [RejectReason::Keyless(_)]),
+                matches!(&r[..], [RejectReason::Identity(_)]),
                 "{subject} {issuer}: {r:?}"
             );
         }
+    }
+
+    #[test]
+    fn regular_expressions_are_anchored() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let with = |subject: &str, issuer: &str| {
+            let id = Identity {
+                subject: Some(Matcher::regex(subject).unwrap()),
+                issuer: Some(Matcher::regex(issuer).unwrap()),
+                claims: Vec::new(),
+            };
+            verify_signature(&digest, &layers, "k", &requirement(vec![id]))
+        };
+        assert!(with(".*@redhat\\.com", "https://github\\.com/login/oauth").is_ok());
+        // Unanchored, these would match: cosign's regexps are.
+        assert!(with("mitr@redhat", ".*").is_err());
+        assert!(with("itr@redhat\\.com", ".*").is_err());
+        assert!(with(".*", "https://github\\.com").is_err());
+        // Any one of several identities suffices.
+        let ids = vec![exact("eve@example.com", ISSUER), exact(SUBJECT, ISSUER)];
+        assert!(verify_signature(&digest, &layers, "k", &requirement(ids)).is_ok());
+    }
+
+    #[test]
+    fn claims_must_be_present_and_equal() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let mut id = exact(SUBJECT, ISSUER);
+        id.claims = vec![(Claim::GithubWorkflowRepository, "org/repo".into())];
+        let r = verify_signature(&digest, &layers, "k", &requirement(vec![id])).unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Identity(m)] if m.contains("githubWorkflowRepository is absent")),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -393,6 +453,30 @@ mod keyless_legacy {
     }
 
     #[test]
+    fn a_rekor_body_from_another_entry_is_refused() {
+        // The key-signed+Rekor fixture's body and SET are genuine, but
+        // describe another signature.
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let mut forged = layers[0].clone();
+        let mut rekor: serde_json::Value =
+            serde_json::from_str(&forged.annotations["dev.sigstore.cosign/bundle"]).unwrap();
+        // A body describing a different hash (same shape), SET kept.
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(rekor["Payload"]["body"].as_str().unwrap())
+            .unwrap();
+        let mut body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        body["spec"]["data"]["hash"]["value"] = serde_json::json!("00".repeat(32));
+        rekor["Payload"]["body"] =
+            serde_json::json!(base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(&body).unwrap()));
+        forged
+            .annotations
+            .insert("dev.sigstore.cosign/bundle".into(), rekor.to_string());
+        let r = keyless(&digest, &[forged], SUBJECT, ISSUER).unwrap_err();
+        assert!(matches!(&r[..], [RejectReason::Keyless(_)]), "{r:?}");
+    }
+
+    #[test]
     fn a_genuine_keyless_signature_replayed_onto_another_image_is_refused() {
         let (_, layers) = image("dir-img-cosign-fulcio-rekor-valid");
         let (other_digest, _) = image("dir-img-cosign-valid");
@@ -419,9 +503,24 @@ mod keyless_legacy {
 
         let mut missing = layers[0].clone();
         missing.annotations.remove("dev.sigstore.cosign/bundle");
-        let r = keyless(&digest, &[missing], SUBJECT, ISSUER).unwrap_err();
+        let r = keyless(&digest, &[missing.clone()], SUBJECT, ISSUER).unwrap_err();
         assert!(
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("Rekor bundle")),
+            "{r:?}"
+        );
+        // insecureIgnoreTlog: the chain alone, checked now; the 2023 leaf
+        // expired ten minutes after it was issued.
+        let lax = Requirement::Keyless(Keyless {
+            trust: TrustSource::Sigstore(pinned_root()),
+            identities: vec![exact(SUBJECT, ISSUER)],
+            strictness: Strictness {
+                sct: true,
+                tlog: false,
+            },
+        });
+        let r = verify_signature(&digest, &[missing], "k", &lax).unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("chain")),
             "{r:?}"
         );
     }
@@ -434,5 +533,222 @@ mod keyless_legacy {
             matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("certificate")),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn another_trust_root_does_not_vouch_for_public_good_signatures() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let conformance_root = std::fs::read_to_string(fixtures().join(
+            "sigstore-conformance/bundle-verify/intoto-with-custom-trust-root/trusted_root.json",
+        ))
+        .unwrap();
+        let req = Requirement::Keyless(Keyless {
+            trust: TrustSource::Sigstore(Arc::new(
+                TrustRoot::from_json("custom", &conformance_root).unwrap(),
+            )),
+            identities: vec![exact(SUBJECT, ISSUER)],
+            strictness: Strictness::default(),
+        });
+        assert!(verify_signature(&digest, &layers, "k", &req).is_err());
+    }
+}
+
+mod private_pki {
+    //! containers/image's private-PKI signature: a certificate from a CA of
+    //! its own, no Fulcio, no Rekor.
+
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ca(files: &[&str]) -> Arc<PrivateCa> {
+        let pem: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(fixtures().join("containers-image").join(f)).unwrap())
+            .collect();
+        Arc::new(PrivateCa::from_pem(&pem).unwrap())
+    }
+
+    fn requirement(ca: Arc<PrivateCa>, subject: &str) -> Requirement {
+        Requirement::Keyless(Keyless {
+            trust: TrustSource::PrivateCa(ca),
+            identities: vec![Identity {
+                subject: Some(Matcher::Exact(subject.into())),
+                issuer: None,
+                claims: Vec::new(),
+            }],
+            strictness: Strictness {
+                sct: false,
+                tlog: false,
+            },
+        })
+    }
+
+    #[test]
+    fn a_private_pki_signature_verifies_for_its_identity() {
+        let (digest, layers) = image("dir-img-cosign-pki-valid");
+        let ca = ca(&["pki_root_crts.pem", "pki_intermediate_crts.pem"]);
+        let v = verify_signature(
+            &digest,
+            &layers,
+            "pki",
+            &requirement(ca.clone(), "qiwan@redhat.com"),
+        )
+        .unwrap();
+        assert!(v.signer().starts_with("qiwan@redhat.com"));
+        assert!(
+            verify_signature(&digest, &layers, "pki", &requirement(ca, "eve@redhat.com")).is_err()
+        );
+    }
+
+    #[test]
+    fn another_ca_or_a_forged_signature_is_refused() {
+        let (digest, layers) = image("dir-img-cosign-pki-valid");
+        // The public-good Fulcio root is a CA, but not this one.
+        let other = ca(&["fulcio_v1.crt.pem"]);
+        let r = verify_signature(
+            &digest,
+            &layers,
+            "pki",
+            &requirement(other, "qiwan@redhat.com"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("chain")),
+            "{r:?}"
+        );
+
+        let ca = ca(&["pki_root_crts.pem", "pki_intermediate_crts.pem"]);
+        let (_, key_signed) = image("dir-img-cosign-valid");
+        let mut forged = layers[0].clone();
+        forged.annotations.insert(
+            SIGNATURE_ANNOTATION.into(),
+            key_signed[0].annotations[SIGNATURE_ANNOTATION].clone(),
+        );
+        let r = verify_signature(
+            &digest,
+            &[forged],
+            "pki",
+            &requirement(ca, "qiwan@redhat.com"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::SignatureInvalid(_)]),
+            "{r:?}"
+        );
+    }
+}
+
+mod bundles {
+    //! cosign v3: a real sigstore bundle (kubewarden-controller v1.34.0,
+    //! public-good, Rekor v1 dsse entry with proof, TSA timestamp).
+
+    use super::keyless_legacy::{exact, requirement};
+    use super::*;
+
+    const SUBJECT: &str =
+        "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+    const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+    fn layer() -> (Digest, SignatureLayer) {
+        let json = std::fs::read(fixtures().join("sigstore-rs/bundle_v03.json")).unwrap();
+        let digest: Digest =
+            "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"
+                .parse()
+                .unwrap();
+        let layer = SignatureLayer {
+            media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
+            digest: Digest::sha256_of(&json),
+            payload: Bytes::from(json),
+            annotations: Default::default(),
+            found_at: "referrer".into(),
+        };
+        (digest, layer)
+    }
+
+    #[test]
+    fn the_real_cosign_v3_bundle_verifies_as_a_signature() {
+        let (digest, layer) = layer();
+        let v = verify_signature(
+            &digest,
+            std::slice::from_ref(&layer),
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)]),
+        )
+        .unwrap();
+        assert_eq!(v.statement().unwrap().predicate_type, COSIGN_SIGN_PREDICATE);
+        assert!(v.evidence().unwrap().tlog_verified);
+        // A signature is not an attestation.
+        let (att, _) = verify_attestations(
+            &digest,
+            std::slice::from_ref(&layer),
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)]),
+        );
+        assert!(att.is_empty());
+    }
+
+    #[test]
+    fn wrong_identity_issuer_or_image_is_refused() {
+        let (digest, layer) = layer();
+        for (s, i) in [
+            (SUBJECT, "https://accounts.google.com"),
+            (
+                "https://github.com/evil/x/.github/workflows/release.yml@refs/tags/v1.34.0",
+                ISSUER,
+            ),
+        ] {
+            let r = verify_signature(
+                &digest,
+                std::slice::from_ref(&layer),
+                "k",
+                &requirement(vec![exact(s, i)]),
+            )
+            .unwrap_err();
+            assert!(matches!(&r[..], [RejectReason::Identity(_)]), "{r:?}");
+        }
+        let (other, _) = image("dir-img-cosign-valid");
+        let r = verify_signature(
+            &other,
+            std::slice::from_ref(&layer),
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)]),
+        )
+        .unwrap_err();
+        assert!(matches!(&r[..], [RejectReason::OtherImage(_)]), "{r:?}");
+    }
+
+    #[test]
+    fn a_tampered_bundle_is_refused() {
+        let (digest, layer) = layer();
+        let mut json: serde_json::Value = serde_json::from_slice(&layer.payload).unwrap();
+        // Swap the DSSE signature for another valid-looking one.
+        let sig = json["dsseEnvelope"]["signatures"][0]["sig"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut raw = base64::engine::general_purpose::STANDARD
+            .decode(&sig)
+            .unwrap();
+        let n = raw.len();
+        raw[n - 2] ^= 1;
+        json["dsseEnvelope"]["signatures"][0]["sig"] =
+            serde_json::json!(base64::engine::general_purpose::STANDARD.encode(raw));
+        let mut forged = layer.clone();
+        forged.payload = Bytes::from(serde_json::to_vec(&json).unwrap());
+        let r = verify_signature(
+            &digest,
+            &[forged],
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)]),
+        )
+        .unwrap_err();
+        assert!(matches!(&r[..], [RejectReason::Keyless(_)]), "{r:?}");
+    }
+
+    #[test]
+    fn a_key_does_not_verify_a_certificate_bundle() {
+        let (digest, layer) = layer();
+        assert!(verify_with_key(&digest, &[layer], "k", &key("cosign.pub")).is_err());
     }
 }

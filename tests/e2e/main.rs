@@ -16,9 +16,11 @@ mod containerd;
 mod deploy;
 pub mod enforce;
 mod hostile;
+mod keyless;
 mod lifecycle;
 mod podman;
 mod pull;
+pub mod sigstore_ca;
 mod tls;
 mod tls_serve;
 

@@ -12,6 +12,7 @@ pub mod image;
 pub mod process;
 pub mod registry;
 pub mod signgate;
+pub mod sigstore_ca;
 pub mod token;
 
 use std::net::TcpListener;
