@@ -380,11 +380,16 @@ impl Gate {
         })
     }
 
+    /// The configured upstream of this name (a `source[].oci` registry).
+    pub fn upstream_id(&self, registry: &RegistryName) -> Option<UpstreamId> {
+        self.upstreams.find(registry)
+    }
+
     /// The signature material for `digest` in `source`, discovered once and
     /// reused across policies, authorities and reloads for a while
     /// (`denial-ttl`); concurrent first requests share one discovery.
     /// Upstream errors are not cached.
-    async fn material(
+    pub(crate) async fn material(
         &self,
         source: (UpstreamId, Repository),
         digest: &Digest,
@@ -607,7 +612,7 @@ fn attestations(
 }
 
 /// The authority's requirement, for messages.
-fn describe(requirement: &Requirement) -> String {
+pub(crate) fn describe(requirement: &Requirement) -> String {
     match requirement {
         Requirement::Key(key) => format!("key sha256:{}", key.id()),
         Requirement::Keyless(k) => format!(

@@ -24,6 +24,7 @@ pub mod cache;
 pub mod config;
 pub mod decide;
 pub mod doctor;
+pub mod explain;
 pub mod metrics;
 pub mod oci;
 pub mod policy;

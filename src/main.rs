@@ -47,6 +47,9 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Print every signature found and every check made on it.
+        #[arg(long)]
+        explain: bool,
     },
     /// Work with configuration files.
     Config {
@@ -123,7 +126,8 @@ fn main() -> ExitCode {
             image,
             config,
             output,
-        } => verify(&image, config, output),
+            explain,
+        } => verify(&image, config, output, explain),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match Config::load(&file) {
@@ -377,7 +381,7 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     files
 }
 
-fn verify(image: &str, config_path: Option<PathBuf>, output: Output) -> ExitCode {
+fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bool) -> ExitCode {
     telemetry::init_with_default(LogFormat::Human, "warn");
     let (config, policies) = match load(config_path.as_deref()) {
         Ok(loaded) => loaded,
@@ -423,6 +427,20 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output) -> ExitCode
             _ => ("error", ExitCode::from(2)),
         };
         let message = error["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        let examined = digest
+            .clone()
+            .or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned))
+            .and_then(|d| d.parse::<signgate::oci::Digest>().ok());
+        let explanation = match (explain, examined) {
+            (true, Some(d)) => match app.explain(&name, &d).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("signgate: cannot explain: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
         match output {
             Output::Json => {
                 let report = serde_json::json!({
@@ -432,6 +450,7 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output) -> ExitCode
                     "message": message,
                     "reasons": error["errors"][0]["detail"]["reasons"],
                     "warnings": warnings,
+                    "explain": explanation,
                 });
                 println!("{report}");
             }
@@ -442,6 +461,9 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output) -> ExitCode
                 }
                 for w in warnings {
                     println!("warning: {w}");
+                }
+                if let Some(e) = explanation {
+                    print!("{e}");
                 }
             }
         }

@@ -199,10 +199,11 @@ fn embedded_trust() -> Result<TrustRoots, PolicyErrors> {
 pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, PolicyErrors> {
     let mut roots = embedded_trust()?;
     let mut errors = Vec::new();
-    let mut read = |key: &str, path: &Path| match std::fs::read_to_string(path)
+    let mut read = |key: &str, name: &str, path: &Path| match std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read '{}': {e}", path.display()))
-        .and_then(|json| crate::verify::TrustRoot::from_json(&path.display().to_string(), &json))
-    {
+        .and_then(|json| {
+            crate::verify::TrustRoot::from_json(&format!("'{name}' ({})", path.display()), &json)
+        }) {
         Ok(root) => Some(Arc::new(root)),
         Err(message) => {
             errors.push(PolicyError {
@@ -215,12 +216,12 @@ pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, Po
         }
     };
     for (name, path) in &config.roots {
-        if let Some(root) = read(&format!("trust.roots.{name}"), path) {
+        if let Some(root) = read(&format!("trust.roots.{name}"), name, path) {
             roots.named.insert(name.clone(), root);
         }
     }
     if let Some(path) = &config.trusted_root {
-        if let Some(root) = read("trust.trusted-root", path) {
+        if let Some(root) = read("trust.trusted-root", "default", path) {
             roots.default = root;
         }
     }

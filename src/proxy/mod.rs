@@ -83,6 +83,29 @@ impl App {
         Ok(())
     }
 
+    /// `signgate verify --explain`: what the gate sees for `name@digest`
+    /// (`name` as a client would send it, registry prefix included).
+    pub async fn explain(
+        &self,
+        name: &str,
+        digest: &crate::oci::Digest,
+    ) -> Result<crate::explain::Explanation, ProxyError> {
+        let path = format!("/v2/{name}/manifests/{digest}");
+        let (_, route) = self.router.route(&http::Method::GET, &path, None)?;
+        let Route::Manifest { target, .. } = route else {
+            return Err(ProxyError::Internal("not a manifest route".into()));
+        };
+        let upstream = self.upstream(&target)?;
+        Ok(crate::explain::explain(
+            &self.gate,
+            target.upstream,
+            upstream.name(),
+            &target.repository,
+            digest,
+        )
+        .await)
+    }
+
     /// Replace the policy set (a reload); cached decisions retire with it.
     pub fn replace_policies(&self, policies: PolicySet) {
         self.gate.replace_policies(policies);

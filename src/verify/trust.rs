@@ -64,7 +64,7 @@ impl TrustRoot {
 
     /// The embedded public-good root.
     pub fn public_good() -> Result<TrustRoot, String> {
-        TrustRoot::from_json("public-good (embedded)", PUBLIC_GOOD)
+        TrustRoot::from_json("'public-good' (embedded)", PUBLIC_GOOD)
     }
 
     pub fn name(&self) -> &str {

@@ -858,3 +858,71 @@ spec:
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_explain_names_every_signature_and_the_check_that_failed() {
+    let w = keyless_world();
+    let sg = gate("");
+    let config = sg.dir.path().join("signgate.yaml");
+    let explain = |image: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+            .args([
+                "verify",
+                "--explain",
+                "--config",
+                config.to_str().unwrap(),
+                image,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = explain("registry.test/kl/legacy:v1");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("policy 'alice'")
+            && text.contains("authority 'alice': keyless, trusted root"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "[ok] registry.test/kl/legacy:{}.sig",
+            w.images["kl/legacy"].replace(':', "-")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("signed by alice@example.test (https://issuer.example.test)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log index 1000") && text.contains("(from transparency log (SET))"),
+        "{text}"
+    );
+
+    let (code, text) = explain("registry.test/kl/eve:v1");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("[rejected]")
+            && text.contains("subject 'eve@example.test' does not match 'alice@example.test'"),
+        "{text}"
+    );
+
+    let (code, text) = explain("registry.test/kl/att-critical:v1");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("attestation 'scan': condition NOT satisfied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("attestation 'provenance': condition satisfied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(referrer)") && text.contains("predicate https://spdx.dev/Document"),
+        "{text}"
+    );
+}
