@@ -118,7 +118,13 @@ async fn fake_upstream(f: Arc<Fixture>) -> u16 {
             );
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let path = req.uri().path().to_owned();
-                let (body, content_type) = if path.ends_with(&sig_suffix) {
+                // No referrers API, no referrers tag, no attestations.
+                let absent = path.contains("/referrers/")
+                    || path.ends_with(".att")
+                    || (path.contains("/manifests/sha256-") && !path.ends_with(".sig"));
+                let (body, content_type) = if absent {
+                    (Bytes::new(), "application/json")
+                } else if path.ends_with(&sig_suffix) {
                     (
                         sig_manifest.clone(),
                         "application/vnd.oci.image.manifest.v1+json",
@@ -134,6 +140,7 @@ async fn fake_upstream(f: Arc<Fixture>) -> u16 {
                 async move {
                     Ok::<_, Infallible>(
                         http::Response::builder()
+                            .status(if absent { 404 } else { 200 })
                             .header("content-type", content_type)
                             .body(Full::new(body))
                             .unwrap(),

@@ -309,3 +309,27 @@ fn the_shipped_examples_load_and_the_builtin_set_is_the_same_files() {
         Applicable::NoMatch(NoMatchPolicy::Deny)
     ));
 }
+
+#[test]
+fn the_example_policies_for_users_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        n += 1;
+    }
+    assert!(n >= 4);
+    std::fs::write(dir.path().join("cosign.pub"), KEY).unwrap();
+    let set =
+        PolicySet::load_dir(dir.path(), NoMatchPolicy::Deny).unwrap_or_else(|e| panic!("{e}"));
+    assert!(set.policies().len() >= 4);
+    let attested = set
+        .policies()
+        .iter()
+        .flat_map(|p| &p.authorities)
+        .filter(|a| a.attestations.iter().any(|r| r.condition.is_some()))
+        .count();
+    assert!(attested >= 3, "{attested}");
+}
