@@ -35,6 +35,7 @@ const REPO_URI: &str = "https://git.example.test/org/app";
 const OID_SOURCE_REPOSITORY_URI: &str = "1.3.6.1.4.1.57264.1.12";
 const OID_GITHUB_REPOSITORY: &str = "1.3.6.1.4.1.57264.1.5";
 const BUILDER: &str = "https://builder.example.test/slsa/v1";
+const ANN_SIGNATURE_KEY: &str = "dev.cosignproject.cosign/signature";
 
 /// The registry, the test sigstore, and what was pushed and signed.
 pub struct Keyless {
@@ -721,66 +722,126 @@ async fn a_certificate_without_a_log_entry_needs_insecure_ignore_tlog() {
     assert!(m.contains("a transparency-log entry is required"), "{m}");
 }
 
-/// Real public-good material whose image blobs are not available: the
-/// containers/image 2023 keyless signature and its private-PKI one, served
-/// by a static in-process upstream (a fake registry that only knows these
-/// manifests and their `.sig` tags), verified against the embedded
-/// public-good trusted root and a private CA.
+/// A containers/image fixture: the image manifest and its first signature
+/// layer (media type, payload, annotations).
+fn fixture_layer(dir: &str) -> (Vec<u8>, String, Vec<u8>, Value) {
+    use base64::Engine as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/containers-image")
+        .join(dir);
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    let raw = std::fs::read(dir.join("signature-1")).unwrap();
+    let sig: Value =
+        serde_json::from_slice(raw.strip_prefix(b"\x00sigstore-json\n").unwrap()).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(sig["payload"].as_str().unwrap())
+        .unwrap();
+    (
+        manifest,
+        sig["mimeType"].as_str().unwrap().to_owned(),
+        payload,
+        sig["annotations"].clone(),
+    )
+}
+
+/// Real public-good material whose image blobs are not available — the
+/// containers/image 2023 keyless signature, its private-PKI one, and the
+/// forgeries FORMATS.md lists made from them — served by a static
+/// in-process upstream (a fake registry that knows only these manifests,
+/// their `.sig` tags and payloads), verified against the embedded
+/// public-good trusted root and a private CA, through the proxy and through
+/// `signgate verify`.
 #[tokio::test(flavor = "multi_thread")]
-async fn real_public_good_and_private_pki_signatures_through_the_proxy() {
+async fn real_public_good_and_private_pki_signatures_and_their_forgeries() {
     use crate::support::fake::{not_found, reply, Fake};
-    let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/containers-image");
-    let mut served = std::collections::BTreeMap::new();
-    for (repo, dir) in [
-        ("real/keyless", "dir-img-cosign-fulcio-rekor-valid"),
-        ("real/pki", "dir-img-cosign-pki-valid"),
-    ] {
-        let manifest = std::fs::read(fixtures.join(dir).join("manifest.json")).unwrap();
-        let digest = sha256(&manifest);
-        let raw = std::fs::read(fixtures.join(dir).join("signature-1")).unwrap();
-        let sig: Value =
-            serde_json::from_slice(raw.strip_prefix(b"\x00sigstore-json\n").unwrap()).unwrap();
+    let (keyless_manifest, keyless_type, keyless_payload, keyless_ann) =
+        fixture_layer("dir-img-cosign-fulcio-rekor-valid");
+    let (pki_manifest, pki_type, pki_payload, pki_ann) = fixture_layer("dir-img-cosign-pki-valid");
+    let (other_manifest, other_type, other_payload, other_ann) =
+        fixture_layer("dir-img-cosign-valid");
+    // (a) the signature swapped for another valid one; (b) certificate,
+    // chain and Rekor bundle copied onto another image's signature; (c) a
+    // Rekor body describing another entry, SET kept.
+    let mut swapped = keyless_ann.clone();
+    swapped[ANN_SIGNATURE_KEY] = other_ann[ANN_SIGNATURE_KEY].clone();
+    let mut copied = other_ann.clone();
+    for a in [ANN_CERTIFICATE, ANN_CHAIN, ANN_BUNDLE] {
+        copied[a] = keyless_ann[a].clone();
+    }
+    let mut other_body = keyless_ann.clone();
+    {
         use base64::Engine as _;
-        let payload = base64::engine::general_purpose::STANDARD
-            .decode(sig["payload"].as_str().unwrap())
-            .unwrap();
-        let payload_digest = sha256(&payload);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut rekor: Value =
+            serde_json::from_str(keyless_ann[ANN_BUNDLE].as_str().unwrap()).unwrap();
+        let mut body: Value = serde_json::from_slice(
+            &b64.decode(rekor["Payload"]["body"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        body["spec"]["data"]["hash"]["value"] =
+            json!(sha256(b"another artifact").trim_start_matches("sha256:"));
+        rekor["Payload"]["body"] = json!(b64.encode(serde_json::to_vec(&body).unwrap()));
+        other_body[ANN_BUNDLE] = json!(rekor.to_string());
+    }
+    let cases: Vec<(&str, &Vec<u8>, &str, &Vec<u8>, Value)> = vec![
+        (
+            "real/keyless",
+            &keyless_manifest,
+            &keyless_type,
+            &keyless_payload,
+            keyless_ann.clone(),
+        ),
+        ("real/pki", &pki_manifest, &pki_type, &pki_payload, pki_ann),
+        (
+            "forged/swapped",
+            &keyless_manifest,
+            &keyless_type,
+            &keyless_payload,
+            swapped,
+        ),
+        (
+            "forged/copied",
+            &other_manifest,
+            &other_type,
+            &other_payload,
+            copied,
+        ),
+        (
+            "forged/otherbody",
+            &keyless_manifest,
+            &keyless_type,
+            &keyless_payload,
+            other_body,
+        ),
+    ];
+    let mut served = std::collections::BTreeMap::new();
+    for (repo, manifest, media_type, payload, annotations) in cases {
+        let digest = sha256(manifest);
+        let payload_digest = sha256(payload);
         let sig_manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": sha256(b"{}")},
-            "layers": [{"mediaType": sig["mimeType"], "size": payload.len(), "digest": payload_digest, "annotations": sig["annotations"]}],
+            "layers": [{"mediaType": media_type, "size": payload.len(), "digest": payload_digest, "annotations": annotations}],
         }))
         .unwrap();
-        let media_type: Value =
-            serde_json::from_slice::<Value>(&manifest).unwrap()["mediaType"].clone();
-        served.insert(
-            format!("/v2/{repo}/manifests/v1"),
-            (
-                media_type
-                    .as_str()
-                    .unwrap_or("application/vnd.docker.distribution.manifest.v2+json")
-                    .to_owned(),
-                manifest.clone(),
-            ),
-        );
-        served.insert(
-            format!("/v2/{repo}/manifests/{digest}"),
-            (
-                media_type
-                    .as_str()
-                    .unwrap_or("application/vnd.docker.distribution.manifest.v2+json")
-                    .to_owned(),
-                manifest,
-            ),
-        );
+        let manifest_type = serde_json::from_slice::<Value>(manifest).unwrap()["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.docker.distribution.manifest.v2+json")
+            .to_owned();
+        for reference in ["v1".to_owned(), digest.clone()] {
+            served.insert(
+                format!("/v2/{repo}/manifests/{reference}"),
+                (manifest_type.clone(), manifest.clone()),
+            );
+        }
         served.insert(
             format!("/v2/{repo}/manifests/{}.sig", digest.replace(':', "-")),
             (OCI_MANIFEST.to_owned(), sig_manifest),
         );
         served.insert(
             format!("/v2/{repo}/blobs/{payload_digest}"),
-            ("application/octet-stream".to_owned(), payload),
+            ("application/octet-stream".to_owned(), payload.clone()),
         );
     }
     let fake = Fake::start(move |r| match served.get(&r.path) {
@@ -796,18 +857,19 @@ async fn real_public_good_and_private_pki_signatures_through_the_proxy() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/containers-image");
     let ca: String = ["pki_root_crts.pem", "pki_intermediate_crts.pem"]
         .iter()
         .map(|f| std::fs::read_to_string(fixtures.join(f)).unwrap())
         .collect();
-    std::fs::write(dir.path().join("pki-ca.pem"), ca).unwrap();
     let policy = |subject: &str, issuer: &str| {
         format!(
             r#"apiVersion: policy.sigstore.dev/v1beta1
 kind: ClusterImagePolicy
 metadata: {{name: real}}
 spec:
-  images: [{{glob: "static.test/real/keyless"}}]
+  images: [{{glob: "static.test/real/keyless"}}, {{glob: "static.test/forged/*"}}]
   authorities:
     - keyless:
         identities: [{{issuer: "{issuer}", subject: "{subject}"}}]
@@ -824,36 +886,65 @@ spec:
 "#
         )
     };
-    for (subject, issuer, keyless, pki) in [
+    let forged_denied = [
+        ("forged/swapped", 403),
+        ("forged/copied", 403),
+        ("forged/otherbody", 403),
+    ];
+    for (subject, issuer, expected) in [
         (
             "mitr@redhat.com",
             "https://github.com/login/oauth",
-            200,
-            403,
+            vec![("real/keyless", 200), ("real/pki", 403)],
         ),
         (
             "qiwan@redhat.com",
             "https://github.com/login/oauth",
-            403,
-            200,
+            vec![("real/keyless", 403), ("real/pki", 200)],
         ),
-        ("mitr@redhat.com", "https://accounts.google.com", 403, 403),
+        (
+            "mitr@redhat.com",
+            "https://accounts.google.com",
+            vec![("real/keyless", 403), ("real/pki", 403)],
+        ),
+        (
+            "mitr@redhat.co",
+            "https://github.com/login/oauth",
+            vec![("real/keyless", 403)],
+        ),
     ] {
         let policies = dir.path().join(format!("p-{subject}-{}", issuer.len()));
         std::fs::create_dir_all(&policies).unwrap();
         std::fs::write(policies.join("real.yaml"), policy(subject, issuer)).unwrap();
-        std::fs::copy(dir.path().join("pki-ca.pem"), policies.join("pki-ca.pem")).unwrap();
+        std::fs::write(policies.join("pki-ca.pem"), &ca).unwrap();
         let sg = Signgate::start(
             &[Up::new("static.test", &fake.url()).default()],
             &format!("policies: {}\nno-match-policy: deny\n", policies.display()),
         );
-        for (repo, want) in [("real/keyless", keyless), ("real/pki", pki)] {
+        let config = sg.dir.path().join("signgate.yaml");
+        for (repo, want) in expected.iter().chain(forged_denied.iter()) {
             let r = pull(&sg, repo).await;
             assert_eq!(
                 r.status,
-                want,
+                *want,
                 "{repo} as {subject} ({issuer}): {}",
                 String::from_utf8_lossy(&r.body)
+            );
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+                .args([
+                    "verify",
+                    "--config",
+                    config.to_str().unwrap(),
+                    &format!("static.test/{repo}:v1"),
+                ])
+                .output()
+                .unwrap();
+            let code = if *want == 200 { 0 } else { 1 };
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "signgate verify {repo}: {}",
+                String::from_utf8_lossy(&out.stdout)
             );
         }
     }
