@@ -61,22 +61,12 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let manifest = std::fs::read(format!("{FIXTURE}/dir-img-cosign-valid/manifest.json")).unwrap();
-    let raw = std::fs::read(format!("{FIXTURE}/dir-img-cosign-valid/signature-1")).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_slice(raw.strip_prefix(b"\x00sigstore-json\n").unwrap()).unwrap();
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(v["payload"].as_str().unwrap())
-        .unwrap();
-    let annotations = v["annotations"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
+    let (_, layer) = containers_image_layer("dir-img-cosign-valid");
+    let (payload, annotations) = (layer.payload, layer.annotations);
     Fixture {
         digest: Digest::sha256_of(&manifest),
         manifest: Bytes::from(manifest),
-        payload: Bytes::from(payload),
+        payload,
         annotations,
         key_pem: std::fs::read_to_string(format!("{FIXTURE}/cosign.pub")).unwrap(),
     }

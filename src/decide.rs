@@ -73,7 +73,9 @@ pub struct DecisionTtls {
     pub deny: Duration,
 }
 
-type DecisionKey = (UpstreamId, Repository, Digest, u64);
+/// The last field: whether the manifest came from the local store, whose
+/// decisions are made afresh from the material kept there.
+type DecisionKey = (UpstreamId, Repository, Digest, u64, bool);
 type ChildKey = (UpstreamId, Repository, Digest, u64);
 type BlobKey = (UpstreamId, Repository, Digest);
 type MaterialKey = (UpstreamId, Repository, Digest);
@@ -202,6 +204,7 @@ impl Gate {
             subject.repository.clone(),
             digest.clone(),
             policies.revision(),
+            subject.manifest.is_from_store(),
         );
         let started = Instant::now();
         let (decision, cache_hit) = match self.decisions.get(&key).await {

@@ -33,6 +33,7 @@ pub mod respond;
 pub mod route;
 pub mod server;
 pub mod signature;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
 pub mod verify;

@@ -15,6 +15,8 @@ use signgate::telemetry::{self, LogFormat};
 const EXIT_CONFIG: u8 = 64;
 /// How often the policy directory is checked for changes.
 const POLICY_POLL: Duration = Duration::from_secs(2);
+/// How often the store is garbage-collected down to its budget.
+const STORE_GC_INTERVAL: Duration = Duration::from_secs(300);
 
 #[derive(Parser)]
 #[command(
@@ -294,6 +296,9 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
         if let Some(PolicySource::Dir(dir)) = &config.policies {
             tokio::spawn(watch_policies(config.clone(), dir.clone(), app.clone()));
         }
+        if let Some(store) = app.store().cloned() {
+            tokio::spawn(collect_garbage(store));
+        }
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(
             %address,
@@ -359,6 +364,24 @@ async fn watch_policies(config: Config, dir: PathBuf, app: Arc<App>) {
             Err(errors) => {
                 tracing::error!(trigger = reason, errors = %errors, "policy reload failed: keeping the previous policies")
             }
+        }
+    }
+}
+
+/// Keep the store within its budget: collect every few minutes, never
+/// removing what a retained, verified tag references.
+async fn collect_garbage(store: signgate::store::Store) {
+    loop {
+        tokio::time::sleep(STORE_GC_INTERVAL).await;
+        match store.gc().await {
+            Ok(report) => tracing::info!(
+                removed = report.removed_blobs,
+                freed = report.freed_bytes,
+                kept = report.kept_bytes,
+                over_budget_but_referenced = report.over_budget_but_referenced,
+                "store garbage collection"
+            ),
+            Err(e) => tracing::warn!(error = %e, "store garbage collection failed"),
         }
     }
 }

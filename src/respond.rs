@@ -17,7 +17,7 @@ use crate::upstream::{BlobBody, Manifest, UpstreamErrorKind, DOCKER_CONTENT_DIGE
 use crate::verify::Admission;
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
-pub type ResponseBody = Either<Full<Bytes>, BlobBody>;
+pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::upstream::FileBody>>;
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const REGISTRY_2_0: HeaderValue = HeaderValue::from_static("registry/2.0");

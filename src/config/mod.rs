@@ -44,6 +44,28 @@ pub struct Config {
     pub head_denials: HeadDenials,
     /// Trust material for keyless signatures.
     pub trust: TrustConfig,
+    /// The local store of admitted content, if any.
+    pub store: Option<StoreConfig>,
+    /// `offline`: never contact an upstream; serve from the store alone.
+    pub mode: Mode,
+}
+
+/// `store:` — a verified, content-addressed OCI layout on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// Garbage collection keeps the store under this size, except for
+    /// content a retained, verified tag references.
+    pub budget_bytes: u64,
+}
+
+/// `mode:` — whether upstreams may be contacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Online,
+    /// Air-gapped: no network at all; the store answers everything.
+    Offline,
 }
 
 /// `trust:` — sigstore `trusted_root.json` files. Keyless authorities use
@@ -107,6 +129,8 @@ pub struct UpstreamConfig {
     /// Extra PEM CA certificates trusted for this upstream.
     pub ca_file: Option<PathBuf>,
     pub credentials: Option<Credentials>,
+    /// Keep this upstream's admitted content in the store.
+    pub store: bool,
 }
 
 /// Username and password for an upstream, already read from wherever the

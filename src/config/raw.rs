@@ -8,13 +8,17 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawUpstream {
     pub name: String,
-    pub url: String,
+    /// Required unless `mode: offline`.
+    pub url: Option<String>,
     #[serde(default)]
     pub default: bool,
     #[serde(default)]
     pub insecure: bool,
     pub ca_file: Option<String>,
     pub auth: Option<RawAuth>,
+    /// Keep admitted content of this upstream in the store (default: yes,
+    /// when a store is configured).
+    pub store: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,4 +76,11 @@ pub(super) struct RawTrust {
     pub trusted_root: Option<String>,
     #[serde(default)]
     pub roots: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawStore {
+    pub path: String,
+    pub budget_bytes: Option<u64>,
 }

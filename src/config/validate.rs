@@ -11,14 +11,16 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 use url::Url;
 
-use super::raw::{RawAuth, RawCache, RawTimeouts, RawTls, RawTrust, RawUpstream};
+use super::raw::{RawAuth, RawCache, RawStore, RawTimeouts, RawTls, RawTrust, RawUpstream};
 use super::{
-    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, HeadDenials,
-    NoMatchPolicy, PolicySource, Timeouts, TlsConfig, TrustConfig, UpstreamConfig,
+    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, HeadDenials, Mode,
+    NoMatchPolicy, PolicySource, StoreConfig, Timeouts, TlsConfig, TrustConfig, UpstreamConfig,
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
+    "store",
+    "mode",
     "trust",
     "listen",
     "head-denials",
@@ -91,7 +93,24 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
                 .map_err(|_| format!("'{s}' is not an address:port such as 127.0.0.1:5001"))
         }),
     };
-    let upstreams = validate_upstreams(&mut problems, map.get("upstreams"), base);
+    let mode = match map.get("mode") {
+        None => Mode::Online,
+        Some(v) => deserialize::<Mode>(&mut problems, "mode", v).unwrap_or(Mode::Online),
+    };
+    let upstreams = validate_upstreams(&mut problems, map.get("upstreams"), base, mode);
+    let store = match map.get("store") {
+        None | Some(Value::Null) => None,
+        Some(v) => deserialize::<RawStore>(&mut problems, "store", v).map(|raw| StoreConfig {
+            path: resolve(base, &raw.path),
+            budget_bytes: raw.budget_bytes.unwrap_or(10 * 1024 * 1024 * 1024),
+        }),
+    };
+    if mode == Mode::Offline && store.is_none() {
+        problems.push(
+            "mode",
+            "offline mode serves from the store: configure 'store'",
+        );
+    }
     let tls = match map.get("tls") {
         None | Some(Value::Null) => None,
         Some(v) => deserialize::<RawTls>(&mut problems, "tls", v).map(|raw| TlsConfig {
@@ -220,6 +239,8 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             tls,
             head_denials,
             trust,
+            store,
+            mode,
         }),
         _ => Err(problems.0),
     }
@@ -229,6 +250,7 @@ fn validate_upstreams(
     problems: &mut Problems,
     value: Option<&Value>,
     base: &Path,
+    mode: Mode,
 ) -> Vec<UpstreamConfig> {
     let Some(value) = value else {
         problems.push("upstreams", "required: at least one upstream registry");
@@ -266,7 +288,17 @@ fn validate_upstreams(
                 None
             }
         };
-        let url = match Url::parse(&raw.url) {
+        // Offline, an upstream is only a name to route by: nothing is
+        // ever sent to its URL.
+        let raw_url = match (&raw.url, mode) {
+            (Some(u), _) => u.clone(),
+            (None, Mode::Offline) => format!("https://{}/", raw.name),
+            (None, Mode::Online) => {
+                problems.push(format!("{path}.url"), "required (unless mode: offline)");
+                continue;
+            }
+        };
+        let url = match Url::parse(&raw_url) {
             Ok(url) => match url.scheme() {
                 "https" => Some(url),
                 "http" if raw.insecure => Some(url),
@@ -288,7 +320,7 @@ fn validate_upstreams(
             Err(e) => {
                 problems.push(
                     format!("{path}.url"),
-                    format!("'{}' is not a URL: {e}", raw.url),
+                    format!("'{raw_url}' is not a URL: {e}"),
                 );
                 None
             }
@@ -327,6 +359,7 @@ fn validate_upstreams(
                 insecure: raw.insecure,
                 ca_file,
                 credentials,
+                store: raw.store.unwrap_or(true),
             });
         }
     }

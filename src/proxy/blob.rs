@@ -9,7 +9,7 @@ use super::{App, ProxyError};
 use crate::oci::Digest;
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Target};
-use crate::upstream::{BlobBody, DOCKER_CONTENT_DIGEST};
+use crate::upstream::{BlobBody, FileBody, DOCKER_CONTENT_DIGEST};
 
 impl App {
     pub(super) async fn blob(
@@ -34,9 +34,25 @@ impl App {
             ReadMethod::Get => Method::GET,
             ReadMethod::Head => Method::HEAD,
         };
-        let response = upstream
-            .blob(&target.repository, digest, http_method, range)
-            .await?;
+        let response = if upstream.is_offline() {
+            None
+        } else {
+            match upstream
+                .blob(&target.repository, digest, http_method, range.clone())
+                .await
+            {
+                Ok(r) => Some(r),
+                // The upstream cannot be reached: the store may hold it.
+                Err(e) if upstream.store().is_some() && e.is_unreachable() => {
+                    tracing::warn!(%digest, error = %e, "upstream unreachable: blob from the local store");
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let Some(response) = response else {
+            return self.stored_blob(method, upstream, digest).await;
+        };
         let status = response.status();
         let mut out = HeaderMap::new();
         for name in [CONTENT_LENGTH, CONTENT_RANGE, ACCEPT_RANGES, ETAG] {
@@ -59,15 +75,57 @@ impl App {
                 // Only a whole blob can be checked against its digest; a
                 // range is checked by the client once it has every part.
                 let verify = (status == StatusCode::OK).then(|| digest.clone());
-                Either::Right(BlobBody::new(
+                let mut body = BlobBody::new(
                     response.into_body(),
                     upstream.idle_timeout(),
                     verify,
                     upstream.metrics().clone(),
-                ))
+                );
+                // A whole blob streamed to a client is kept as it passes,
+                // committed only if every byte hashed to the digest.
+                if status == StatusCode::OK {
+                    if let Some(keeper) = upstream.blob_keeper(digest).await {
+                        body = body.tee(keeper);
+                    }
+                }
+                Either::Right(Either::Left(body))
             }
         };
         Ok(respond::blob(status, out, body))
+    }
+
+    /// A blob from the local store: offline, or the upstream unreachable.
+    async fn stored_blob(
+        &self,
+        method: ReadMethod,
+        upstream: &crate::upstream::Upstream,
+        digest: &Digest,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let Some((file, size)) = upstream.stored_blob(digest).await else {
+            return Err(crate::upstream::UpstreamError::new(
+                upstream.name(),
+                crate::upstream::UpstreamErrorKind::NotFound("blob in the local store"),
+            )
+            .into());
+        };
+        let mut out = HeaderMap::new();
+        out.insert(CONTENT_LENGTH, HeaderValue::from(size));
+        out.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        out.insert(
+            "signgate-served-from",
+            HeaderValue::from_static("local-store"),
+        );
+        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+            out.insert(DOCKER_CONTENT_DIGEST, v);
+        }
+        let body = match method {
+            ReadMethod::Head => Either::Left(Full::default()),
+            ReadMethod::Get => Either::Right(Either::Right(FileBody::new(file, size))),
+        };
+        Ok(respond::blob(StatusCode::OK, out, body))
     }
 }
 

@@ -33,6 +33,9 @@ impl App {
         // (index or single-platform); pass it on, bounded.
         let accept = accept_header(headers);
 
+        // Set when the upstream could not be asked and the local store
+        // answered the tag with its last verified mapping.
+        let mut tag_from_store = false;
         let (digest, prefetched) = match reference {
             Reference::Digest(digest) => (digest.clone(), None),
             Reference::Tag(tag) => {
@@ -57,8 +60,14 @@ impl App {
                             Resolved::Fetched(manifest) => {
                                 (manifest.digest().clone(), Some(Arc::new(manifest)))
                             }
+                            Resolved::Stored(digest) => {
+                                tag_from_store = true;
+                                (digest, None)
+                            }
                         };
-                        self.caches.insert_tag(key, digest.clone());
+                        if !tag_from_store {
+                            self.caches.insert_tag(key, digest.clone());
+                        }
                         (digest, prefetched)
                     }
                 }
@@ -100,13 +109,39 @@ impl App {
         match self.gate.decide(subject).await {
             Decision::Admit {
                 admission,
-                warnings,
-            } => Ok(respond::manifest(
-                &admission,
-                &manifest,
-                &warnings,
-                method == ReadMethod::Head,
-            )),
+                mut warnings,
+            } => {
+                if tag_from_store || manifest.is_from_store() {
+                    tracing::warn!(%digest, from_store = true, "upstream unreachable: served from the local store, verified again from the signature material kept there");
+                    warnings.push(format!(
+                        "signgate: upstream {} unreachable: {} served from the local store{}",
+                        upstream.name(),
+                        digest,
+                        if tag_from_store {
+                            format!(" (the last verified mapping of tag {})", reference.as_str())
+                        } else {
+                            String::new()
+                        }
+                    ));
+                } else if upstream.store().is_some() {
+                    let tag = match reference {
+                        Reference::Tag(tag) => Some(tag),
+                        Reference::Digest(_) => None,
+                    };
+                    upstream
+                        .remember_admitted(&target.repository, tag, &manifest)
+                        .await;
+                }
+                let mut response =
+                    respond::manifest(&admission, &manifest, &warnings, method == ReadMethod::Head);
+                if tag_from_store || manifest.is_from_store() {
+                    response.headers_mut().insert(
+                        "signgate-served-from",
+                        HeaderValue::from_static("local-store"),
+                    );
+                }
+                Ok(response)
+            }
             Decision::Deny(denial)
                 if method == ReadMethod::Head && self.head_denials == HeadDenials::DeferToGet =>
             {

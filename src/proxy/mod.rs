@@ -30,6 +30,8 @@ use crate::upstream::{Upstream, Upstreams};
 
 /// Shared state of a running signgate.
 pub struct App {
+    /// The local store of admitted content, if configured.
+    store: Option<crate::store::Store>,
     router: Router,
     upstreams: Arc<Upstreams>,
     caches: Caches,
@@ -48,12 +50,27 @@ impl App {
             tracing::warn!("blobs: passthrough: blobs are served without an admitted manifest");
         }
         let metrics = Arc::new(Metrics::new());
-        let upstreams = Arc::new(Upstreams::new(config, metrics.clone())?);
+        let store = match &config.store {
+            None => None,
+            Some(s) => Some(
+                crate::store::Store::open(&s.path, s.budget_bytes)
+                    .map_err(|e| format!("store {}: {e}", s.path.display()))?,
+            ),
+        };
+        if config.mode == crate::config::Mode::Offline {
+            tracing::info!("offline mode: no upstream is contacted; the local store answers");
+        }
+        let upstreams = Arc::new(Upstreams::with_store(
+            config,
+            metrics.clone(),
+            store.as_ref(),
+        )?);
         let ttls = DecisionTtls {
             allow: config.cache.decision_ttl,
             deny: config.cache.denial_ttl,
         };
         Ok(App {
+            store,
             router: Router::new(&config.upstreams),
             upstreams: upstreams.clone(),
             caches: Caches::new(config.cache.manifest_bytes, config.cache.tag_ttl),
@@ -67,6 +84,11 @@ impl App {
             metrics,
             head_denials: config.head_denials,
         })
+    }
+
+    /// The local store, if configured.
+    pub fn store(&self) -> Option<&crate::store::Store> {
+        self.store.as_ref()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -97,6 +97,7 @@ pin_project_lite::pin_project! {
         held: Option<Bytes>,
         done: bool,
         metrics: Arc<Metrics>,
+        keeper: Option<super::local::Keeper>,
     }
 }
 
@@ -116,7 +117,17 @@ impl BlobBody {
             held: None,
             done: false,
             metrics,
+            keeper: None,
         }
+    }
+
+    /// Also hand every chunk to `keeper` (the local store), and tell it to
+    /// publish only once the whole body verified. Whole-blob transfers only.
+    pub fn tee(mut self, keeper: super::local::Keeper) -> BlobBody {
+        if self.check.is_some() {
+            self.keeper = Some(keeper);
+        }
+        self
     }
 }
 
@@ -156,6 +167,9 @@ impl Body for BlobBody {
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     };
                     hasher.update(&data);
+                    if this.keeper.as_ref().is_some_and(|k| !k.chunk(&data)) {
+                        *this.keeper = None;
+                    }
                     // Release the previous chunk, hold this one.
                     match this.held.replace(data) {
                         Some(previous) => return Poll::Ready(Some(Ok(Frame::data(previous)))),
@@ -173,6 +187,9 @@ impl Body for BlobBody {
                             expected,
                             actual,
                         })));
+                    }
+                    if let Some(keeper) = this.keeper.take() {
+                        keeper.done();
                     }
                     // Verified: the held last chunk may go; the next poll ends the body.
                     return Poll::Ready(this.held.take().map(|last| Ok(Frame::data(last))));

@@ -44,4 +44,15 @@ impl UpstreamError {
             kind,
         }
     }
+
+    /// Whether the upstream could not be asked at all (down, unreachable,
+    /// failing), as opposed to answering: the local store may answer then.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self.kind,
+            UpstreamErrorKind::Connect(_)
+                | UpstreamErrorKind::Timeout { .. }
+                | UpstreamErrorKind::Status(500..=599, _)
+        )
+    }
 }

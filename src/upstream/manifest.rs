@@ -17,6 +17,8 @@ pub struct Manifest {
     bytes: Bytes,
     /// Read once at fetch time: decisions consult it on every request.
     references: References,
+    /// Read from the local store, not from the upstream.
+    stored: bool,
 }
 
 /// The fields signgate reads to tell what a manifest is.
@@ -91,7 +93,20 @@ impl Manifest {
             media_type,
             bytes,
             references,
+            stored: false,
         })
+    }
+
+    /// The same manifest, marked as read from the local store.
+    pub fn from_store(mut self) -> Manifest {
+        self.stored = true;
+        self
+    }
+
+    /// Whether it was read from the local store (the upstream could not be
+    /// asked): responses say so, and decisions are made afresh.
+    pub fn is_from_store(&self) -> bool {
+        self.stored
     }
 
     pub fn digest(&self) -> &Digest {

@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod client;
 mod error;
+mod local;
 mod manifest;
 mod referrers;
 
@@ -26,6 +27,7 @@ use url::Url;
 
 pub use body::{BlobBody, StreamError};
 pub use error::{UpstreamError, UpstreamErrorKind};
+pub use local::{FileBody, Local};
 pub use manifest::{Manifest, References};
 pub use referrers::Referrers;
 
@@ -58,6 +60,9 @@ pub struct Upstream {
     auth: Auth,
     timeouts: Timeouts,
     metrics: Arc<Metrics>,
+    /// The local store: kept content, and the answers when the upstream
+    /// cannot be reached or must not be (offline).
+    local: Option<Local>,
 }
 
 /// The answer to "which digest does this tag name now".
@@ -67,6 +72,9 @@ pub enum Resolved {
     /// The upstream gave no digest on HEAD, so the manifest was fetched and
     /// hashed; it is returned so it need not be fetched again.
     Fetched(Manifest),
+    /// The upstream could not be asked: the last verified mapping kept in
+    /// the local store.
+    Stored(Digest),
 }
 
 /// One page of a tag list.
@@ -89,13 +97,24 @@ enum Credentials<'a> {
 
 impl Upstreams {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Upstreams, String> {
+        Upstreams::with_store(config, metrics, None)
+    }
+
+    /// Upstreams backed by a local store (`store:` in the config).
+    pub fn with_store(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        store: Option<&crate::store::Store>,
+    ) -> Result<Upstreams, String> {
         let mut list = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
-            list.push(Arc::new(Upstream::new(
-                u,
-                &config.timeouts,
-                metrics.clone(),
-            )?));
+            let mut upstream = Upstream::new(u, &config.timeouts, metrics.clone())?;
+            upstream.local = store.map(|store| Local {
+                store: store.clone(),
+                keep: u.store,
+                offline: config.mode == crate::config::Mode::Offline,
+            });
+            list.push(Arc::new(upstream));
         }
         Ok(Upstreams { list })
     }
@@ -139,6 +158,7 @@ impl Upstream {
             ),
             timeouts: timeouts.clone(),
             metrics,
+            local: None,
         })
     }
 
@@ -159,7 +179,7 @@ impl Upstream {
     }
 
     /// Resolve a tag to a digest: one HEAD, as containerd does.
-    pub async fn resolve_tag(
+    async fn resolve_tag_remote(
         &self,
         repository: &Repository,
         tag: &Tag,
@@ -194,7 +214,7 @@ impl Upstream {
 
     /// Fetch a manifest by digest: at most 4 MiB, and its bytes must hash to
     /// `digest`.
-    pub async fn fetch_manifest(
+    async fn fetch_manifest_remote(
         &self,
         repository: &Repository,
         digest: &Digest,
@@ -206,7 +226,7 @@ impl Upstream {
     }
 
     /// Fetch a manifest by tag, hashing it; `None` when the tag does not exist.
-    pub async fn fetch_tagged_manifest(
+    async fn fetch_tagged_manifest_remote(
         &self,
         repository: &Repository,
         tag: &Tag,
@@ -225,7 +245,7 @@ impl Upstream {
     }
 
     /// Fetch a small blob whole (at most `limit` bytes), checking its digest.
-    pub async fn fetch_blob(
+    async fn fetch_blob_remote(
         &self,
         repository: &Repository,
         digest: &Digest,

@@ -148,7 +148,7 @@ impl Upstream {
     /// Every referrer descriptor of `digest`, for signature discovery: the
     /// referrers API with its `Link` pagination followed (same repository
     /// only), or the referrers tag schema where the API is missing (404).
-    pub async fn referrer_descriptors(
+    pub(super) async fn referrer_descriptors_remote(
         &self,
         repository: &Repository,
         digest: &Digest,

@@ -231,7 +231,7 @@ fn manifest_path(repo: &str, reference: &str) -> String {
     format!("/v2/{repo}/manifests/{reference}")
 }
 
-async fn pull(sg: &Signgate, repo: &str, reference: &str) -> crate::support::http::Reply {
+pub async fn pull(sg: &Signgate, repo: &str, reference: &str) -> crate::support::http::Reply {
     send(
         Method::GET,
         &sg.url(&manifest_path(repo, reference)),
@@ -240,7 +240,7 @@ async fn pull(sg: &Signgate, repo: &str, reference: &str) -> crate::support::htt
     .await
 }
 
-fn denial_of(r: &crate::support::http::Reply) -> String {
+pub fn denial_of(r: &crate::support::http::Reply) -> String {
     assert_eq!(r.status, 403, "{:?}", String::from_utf8_lossy(&r.body));
     let (code, message) = r.oci_error();
     assert_eq!(code, "DENIED");

@@ -543,20 +543,10 @@ spec:
 }
 
 async fn pull(sg: &Signgate, repo: &str) -> crate::support::http::Reply {
-    send(
-        Method::GET,
-        &sg.url(&format!("/v2/{repo}/manifests/v1")),
-        &[("accept", OCI_MANIFEST)],
-    )
-    .await
+    crate::enforce::pull(sg, repo, "v1").await
 }
 
-fn denial(r: &crate::support::http::Reply) -> String {
-    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
-    let (code, message) = r.oci_error();
-    assert_eq!(code, "DENIED");
-    message
-}
+use crate::enforce::denial_of as denial;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keyless_signatures_admit_their_identity_and_nothing_else() {
@@ -784,7 +774,9 @@ async fn real_public_good_and_private_pki_signatures_and_their_forgeries() {
         rekor["Payload"]["body"] = json!(b64.encode(serde_json::to_vec(&body).unwrap()));
         other_body[ANN_BUNDLE] = json!(rekor.to_string());
     }
-    let cases: Vec<(&str, &Vec<u8>, &str, &Vec<u8>, Value)> = vec![
+    // (repository, image manifest, layer media type, payload, annotations)
+    type Case<'a> = (&'a str, &'a Vec<u8>, &'a str, &'a Vec<u8>, Value);
+    let cases: Vec<Case> = vec![
         (
             "real/keyless",
             &keyless_manifest,

@@ -21,6 +21,7 @@ mod lifecycle;
 mod podman;
 mod pull;
 pub mod sigstore_ca;
+mod store;
 mod tls;
 mod tls_serve;
 

@@ -3,7 +3,6 @@
 //! when it should), and that the real cosign 2.5 verifies.
 
 use std::path::Path;
-use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -409,23 +408,7 @@ fn expired_leaf_is_rejected() {
 // ---- the real cosign ----
 
 pub fn run_cosign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let out = Command::new(cosign::binary())
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", cosign::PASSWORD)
-        .env("HOME", dir)
-        .env("TUF_ROOT", dir.join(".sigstore"))
-        .output()
-        .expect("cosign runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    cosign::cosign_with(dir, args, env)
 }
 
 /// What `cosign verify` is told to trust: CA chain, Rekor key, CT log key.

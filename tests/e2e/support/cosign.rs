@@ -32,7 +32,8 @@ fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
     cosign_with(dir, args, &[])
 }
 
-fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+/// Run cosign in `dir` (its HOME and TUF root too, so nothing outside is read).
+pub fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(binary())
         .args(args)
         .envs(env.iter().copied())

@@ -84,6 +84,12 @@ impl Registry {
         }
     }
 
+    /// Kill the registry (an upstream outage) and wait until it is gone.
+    pub fn stop(&self) {
+        self._child.signal("KILL");
+        super::wait_for(10, "the registry to stop", || !self._child.is_running());
+    }
+
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
