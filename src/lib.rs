@@ -26,6 +26,7 @@ pub mod decide;
 pub mod doctor;
 pub mod explain;
 pub mod metrics;
+pub mod mirror;
 pub mod oci;
 pub mod policy;
 pub mod proxy;

@@ -76,6 +76,29 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
     },
+    /// Carry verified images across an air gap: export what the policies
+    /// admit (with its signatures, policies and trusted roots) to an OCI
+    /// layout directory; `mirror import DIR` verifies it offline and loads it
+    /// into the configured store. Exit 0: everything done; 1: something
+    /// refused; 2: error.
+    #[command(args_conflicts_with_subcommands = true)]
+    Mirror {
+        #[command(subcommand)]
+        command: Option<MirrorCommand>,
+        /// Images to export: `registry/repository[:tag|@digest]`.
+        images: Vec<String>,
+        /// A file with one image per line (`#` comments allowed).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The export directory (created, or resumed).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// `os/arch[/variant]` platform manifests to take from an index (default: all).
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// TLS helpers.
     Tls {
         #[command(subcommand)]
@@ -92,6 +115,17 @@ enum TlsCommand {
         /// DNS names or IP addresses of the server.
         #[arg(long = "name", default_values = ["localhost", "127.0.0.1"])]
         names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Verify an export offline with this site's policies and keep what
+    /// passes in the configured store.
+    Import {
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -148,6 +182,14 @@ fn main() -> ExitCode {
             print!("{}", signgate::config::EMBEDDED_DEFAULT);
             ExitCode::SUCCESS
         }
+        Command::Mirror {
+            command,
+            images,
+            from,
+            to,
+            platforms,
+            config,
+        } => mirror(command, images, from, to, platforms, config),
         Command::Doctor {
             signgate,
             registries,
@@ -364,6 +406,115 @@ async fn watch_policies(config: Config, dir: PathBuf, app: Arc<App>) {
             Err(errors) => {
                 tracing::error!(trigger = reason, errors = %errors, "policy reload failed: keeping the previous policies")
             }
+        }
+    }
+}
+
+fn mirror(
+    command: Option<MirrorCommand>,
+    mut images: Vec<String>,
+    from: Option<PathBuf>,
+    to: Option<PathBuf>,
+    platforms: Vec<String>,
+    config: Option<PathBuf>,
+) -> ExitCode {
+    telemetry::init_with_default(LogFormat::Human, "warn");
+    let config_path = match &command {
+        Some(MirrorCommand::Import { config, .. }) => config.clone(),
+        None => config,
+    };
+    let (config, policies) = match load(config_path.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(_) => return ExitCode::from(2),
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(_) => return ExitCode::from(2),
+    };
+    match command {
+        Some(MirrorCommand::Import { dir, .. }) => runtime.block_on(async move {
+            match signgate::mirror::import(&config, policies, &dir).await {
+                Ok(report) => {
+                    println!(
+                        "imported {} image(s), refused {}, {} blob(s) checked",
+                        report.imported.len(),
+                        report.refused.len(),
+                        report.blobs
+                    );
+                    for (image, digest) in &report.imported {
+                        println!("  ok       {image} {digest}");
+                    }
+                    for (image, reason) in &report.refused {
+                        println!("  refused  {image}: {reason}");
+                    }
+                    if report.refused.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("signgate mirror import: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }),
+        None => {
+            if let Some(file) = from {
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => images.extend(
+                        text.lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                            .map(str::to_owned),
+                    ),
+                    Err(e) => {
+                        eprintln!("signgate mirror: {}: {e}", file.display());
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let Some(to) = to else {
+                eprintln!("signgate mirror: --to DIR is required");
+                return ExitCode::from(2);
+            };
+            if images.is_empty() {
+                eprintln!("signgate mirror: no images given");
+                return ExitCode::from(2);
+            }
+            let options = signgate::mirror::ExportOptions {
+                images,
+                to,
+                platforms,
+            };
+            runtime.block_on(async move {
+                match signgate::mirror::export(&config, policies, &options).await {
+                    Ok(report) => {
+                        println!(
+                            "exported {} image(s) ({} bytes fetched), refused {}, into {}",
+                            report.exported.len(),
+                            report.bytes,
+                            report.refused.len(),
+                            options.to.display()
+                        );
+                        for (image, digest) in &report.exported {
+                            println!("  ok       {image} {digest}");
+                        }
+                        for (image, reason) in &report.refused {
+                            println!("  refused  {image}: {reason}");
+                        }
+                        if report.refused.is_empty() {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::from(1)
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("signgate mirror: {e}");
+                        ExitCode::from(2)
+                    }
+                }
+            })
         }
     }
 }

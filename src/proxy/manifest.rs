@@ -111,7 +111,9 @@ impl App {
                 admission,
                 mut warnings,
             } => {
-                if tag_from_store || manifest.is_from_store() {
+                if upstream.is_offline() {
+                    tracing::debug!(%digest, "offline: served from the local store");
+                } else if tag_from_store || manifest.is_from_store() {
                     tracing::warn!(%digest, from_store = true, "upstream unreachable: served from the local store, verified again from the signature material kept there");
                     warnings.push(format!(
                         "signgate: upstream {} unreachable: {} served from the local store{}",
@@ -134,7 +136,7 @@ impl App {
                 }
                 let mut response =
                     respond::manifest(&admission, &manifest, &warnings, method == ReadMethod::Head);
-                if tag_from_store || manifest.is_from_store() {
+                if tag_from_store || manifest.is_from_store() || upstream.is_offline() {
                     response.headers_mut().insert(
                         "signgate-served-from",
                         HeaderValue::from_static("local-store"),

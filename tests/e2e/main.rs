@@ -18,6 +18,7 @@ pub mod enforce;
 mod hostile;
 mod keyless;
 mod lifecycle;
+mod mirror;
 mod podman;
 mod pull;
 pub mod sigstore_ca;
