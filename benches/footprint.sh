@@ -85,14 +85,14 @@ no-match-policy: allow
 store: {path: $work/store}
 upstreams:
   - {name: edge.test, url: "$REG", insecure: true, default: true}
-  - {name: many.test, url: "http://127.0.0.1:$FAKE_PORT", insecure: true}
+  - {name: many.test, url: "http://127.0.0.1:$FAKE_PORT", insecure: true, store: false}
 YAML
 RUST_LOG=warn "$SIGNGATE" serve --config "$work/signgate.yaml" >"$work/signgate.log" 2>&1 &
 SG=$!; pids+=($SG)
 wait_port "$SG_PORT"
 sleep 1
 echo "idle RSS: $(status_kib $SG VmRSS) KiB"
-curl -sf -o /dev/null "http://127.0.0.1:$SG_PORT/v2/edge/app/manifests/v1"
+curl -sf -o /dev/null -H "accept: application/vnd.oci.image.manifest.v1+json" "http://127.0.0.1:$SG_PORT/v2/edge/app/manifests/v1" || { cat "$work/signgate.log"; exit 1; }
 curl -sf -o /dev/null "http://127.0.0.1:$SG_PORT/v2/edge/app/blobs/$BIG"
 for _ in $(seq 100); do [ -f "$work/store/blobs/sha256/${BIG#sha256:}" ] && break; sleep 0.1; done
 echo "peak RSS after streaming 64 MiB (and keeping it in the store): $(status_kib $SG VmHWM) KiB"

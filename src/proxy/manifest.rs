@@ -125,7 +125,10 @@ impl App {
                             String::new()
                         }
                     ));
-                } else if upstream.store().is_some() {
+                } else if upstream.store().is_some()
+                    // A platform manifest is kept through its index's root.
+                    && !(admission.is_listed_by_index() && matches!(reference, Reference::Digest(_)))
+                {
                     let tag = match reference {
                         Reference::Tag(tag) => Some(tag),
                         Reference::Digest(_) => None,

@@ -583,6 +583,11 @@ impl Admission {
         &self.digest
     }
 
+    /// Admitted because an admitted index lists it.
+    pub fn is_listed_by_index(&self) -> bool {
+        matches!(self.basis, Basis::ListedBy(_))
+    }
+
     /// The verified signatures behind this admission, if any.
     pub fn signatures(&self) -> &[Verified] {
         match &self.basis {
