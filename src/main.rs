@@ -434,25 +434,16 @@ fn mirror(
     match command {
         Some(MirrorCommand::Import { dir, .. }) => runtime.block_on(async move {
             match signgate::mirror::import(&config, policies, &dir).await {
-                Ok(report) => {
-                    println!(
+                Ok(report) => mirror_report(
+                    &format!(
                         "imported {} image(s), refused {}, {} blob(s) checked",
                         report.imported.len(),
                         report.refused.len(),
                         report.blobs
-                    );
-                    for (image, digest) in &report.imported {
-                        println!("  ok       {image} {digest}");
-                    }
-                    for (image, reason) in &report.refused {
-                        println!("  refused  {image}: {reason}");
-                    }
-                    if report.refused.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
+                    ),
+                    &report.imported,
+                    &report.refused,
+                ),
                 Err(e) => {
                     eprintln!("signgate mirror import: {e}");
                     ExitCode::from(2)
@@ -489,26 +480,17 @@ fn mirror(
             };
             runtime.block_on(async move {
                 match signgate::mirror::export(&config, policies, &options).await {
-                    Ok(report) => {
-                        println!(
+                    Ok(report) => mirror_report(
+                        &format!(
                             "exported {} image(s) ({} bytes fetched), refused {}, into {}",
                             report.exported.len(),
                             report.bytes,
                             report.refused.len(),
                             options.to.display()
-                        );
-                        for (image, digest) in &report.exported {
-                            println!("  ok       {image} {digest}");
-                        }
-                        for (image, reason) in &report.refused {
-                            println!("  refused  {image}: {reason}");
-                        }
-                        if report.refused.is_empty() {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::from(1)
-                        }
-                    }
+                        ),
+                        &report.exported,
+                        &report.refused,
+                    ),
                     Err(e) => {
                         eprintln!("signgate mirror: {e}");
                         ExitCode::from(2)
@@ -516,6 +498,26 @@ fn mirror(
                 }
             })
         }
+    }
+}
+
+/// The summary of a mirror run; exit 1 when anything was refused.
+fn mirror_report(
+    summary: &str,
+    done: &[(String, String)],
+    refused: &[(String, String)],
+) -> ExitCode {
+    println!("{summary}");
+    for (image, digest) in done {
+        println!("  ok       {image} {digest}");
+    }
+    for (image, reason) in refused {
+        println!("  refused  {image}: {reason}");
+    }
+    if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -645,18 +647,4 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
     })
 }
 
-/// `registry/repo:tag` → (`registry/repo`, `tag`); `@digest` wins; the
-/// default tag is `latest`, as in every client.
-fn split_image(image: &str) -> (String, String) {
-    if let Some((name, digest)) = image.split_once('@') {
-        return (name.to_owned(), digest.to_owned());
-    }
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].rfind(':') {
-        Some(colon) => {
-            let at = last_slash + colon;
-            (image[..at].to_owned(), image[at + 1..].to_owned())
-        }
-        None => (image.to_owned(), "latest".to_owned()),
-    }
-}
+use signgate::mirror::split_image;

@@ -169,7 +169,7 @@ fn push_index(
 
 /// Run a future to completion on a thread of its own (world setup runs
 /// inside a test's runtime, which must not be blocked on).
-fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -47,17 +47,7 @@ pub struct Keyless {
     pub dir: tempfile::TempDir,
 }
 
-fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    })
-    .join()
-    .unwrap()
-}
+use crate::enforce::block_on;
 
 fn rfc3339(ago: Duration) -> String {
     humantime::format_rfc3339_seconds(SystemTime::now() - ago).to_string()
