@@ -80,6 +80,9 @@ type ChildKey = (UpstreamId, Repository, Digest, u64);
 type BlobKey = (UpstreamId, Repository, Digest);
 type MaterialKey = (UpstreamId, Repository, Digest);
 
+/// Upper bound of the discovered-signature cache, in payload bytes.
+const MATERIAL_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Decides on manifests; remembers what it admitted.
 pub struct Gate {
     policies: RwLock<Arc<PolicySet>>,
@@ -135,8 +138,13 @@ impl Gate {
                 .max_capacity(100_000)
                 .expire_after(DecisionExpiry(ttls))
                 .build(),
+            // Bounded by bytes: attestations (SBOMs) can be megabytes.
             materials: moka::future::Cache::builder()
-                .max_capacity(10_000)
+                .weigher(|_key, found: &Arc<Discovered>| {
+                    let bytes: usize = found.layers.iter().map(|l| l.payload.len() + 512).sum();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .max_capacity(MATERIAL_CACHE_BYTES)
                 .time_to_live(ttls.deny.max(Duration::from_millis(1)))
                 .build(),
             children: moka::sync::Cache::builder()
