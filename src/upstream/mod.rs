@@ -418,6 +418,13 @@ impl Upstream {
         headers: &[(HeaderName, HeaderValue)],
         credentials: Credentials<'_>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        // Offline, nothing leaves the machine: every path that would send
+        // (tag lists, referrers for clients, anything new) stops here.
+        if self.is_offline() {
+            return Err(self.error(UpstreamErrorKind::Connect(
+                "offline mode: upstreams are never contacted".into(),
+            )));
+        }
         let timeout = self.timeouts.response;
         let authorization = match credentials {
             Credentials::Upstream(scope) => {

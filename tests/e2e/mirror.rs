@@ -370,6 +370,9 @@ async fn signed_images_cross_the_air_gap_verified_on_both_sides() {
     );
     let (ok, out) = containerd.pull(hosts.path(), "registry.test/mir/app:v1");
     assert!(ok, "containerd: {out}");
+    // What the store cannot answer (a tag list) fails without a connection.
+    let tags = crate::support::http::get(&sg.url("/v2/registry.test/mir/app/tags/list")).await;
+    assert!(tags.status.is_server_error(), "{}", tags.status);
     assert_eq!(
         connections.load(Ordering::SeqCst),
         0,
