@@ -62,7 +62,9 @@ pub struct Denial {
     /// A stable kebab-case code for metrics and alerts: `no-match`,
     /// `no-signatures`, `untrusted-signature`, `other-image`,
     /// `unsupported-signature`, `bad-payload`, `static-fail`,
-    /// `source-unconfigured`, `upstream-error`, `internal`.
+    /// `source-unconfigured`, `upstream-error`, `wrong-identity`,
+    /// `keyless-rejected`, `no-attestation`, `attestation-policy`,
+    /// `internal`.
     pub code: &'static str,
 }
 
