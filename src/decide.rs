@@ -619,7 +619,9 @@ fn attestations(
                 }
             }
         }
-        first.get_or_insert_with(|| matching[0].clone());
+        if first.is_none() {
+            first = matching.first().map(|v| (*v).clone());
+        }
     }
     first.ok_or_else(|| ("no attestation rules".into(), "internal"))
 }

@@ -290,6 +290,15 @@ fn load_policies(config: &Config) -> Result<PolicySet, PolicyErrors> {
     }
 }
 
+/// Config, policies and a runtime for a one-shot command (exit 2 on error).
+fn load_with_runtime(
+    config_path: Option<&Path>,
+) -> Result<(Config, PolicySet, tokio::runtime::Runtime), ExitCode> {
+    let (config, policies) = load(config_path).map_err(|_| ExitCode::from(2))?;
+    let runtime = runtime().map_err(|_| ExitCode::from(2))?;
+    Ok((config, policies, runtime))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -423,13 +432,9 @@ fn mirror(
         Some(MirrorCommand::Import { config, .. }) => config.clone(),
         None => config,
     };
-    let (config, policies) = match load(config_path.as_deref()) {
+    let (config, policies, runtime) = match load_with_runtime(config_path.as_deref()) {
         Ok(loaded) => loaded,
-        Err(_) => return ExitCode::from(2),
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(_) => return ExitCode::from(2),
+        Err(code) => return code,
     };
     match command {
         Some(MirrorCommand::Import { dir, .. }) => runtime.block_on(async move {
@@ -559,13 +564,9 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 
 fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bool) -> ExitCode {
     telemetry::init_with_default(LogFormat::Human, "warn");
-    let (config, policies) = match load(config_path.as_deref()) {
+    let (config, policies, runtime) = match load_with_runtime(config_path.as_deref()) {
         Ok(loaded) => loaded,
-        Err(_) => return ExitCode::from(2),
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(_) => return ExitCode::from(2),
+        Err(code) => return code,
     };
     let (name, reference) = split_image(image);
     runtime.block_on(async move {

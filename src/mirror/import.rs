@@ -236,21 +236,12 @@ async fn check_blobs(dir: &Path) -> Result<Vec<(Digest, PathBuf)>, String> {
 }
 
 async fn hash_file(path: &Path, digest: &Digest) -> Result<Digest, String> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut hasher = DigestHasher::new(digest.algorithm());
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if n == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(buffer.get(..n).unwrap_or_default());
+    let mut chunks = Chunks::open(path).await?;
+    while let Some(chunk) = chunks.next().await? {
+        hasher.update(chunk);
     }
+    Ok(hasher.finish())
 }
 
 /// Stream one checked blob into the site's store (which hashes it again).
@@ -259,26 +250,42 @@ async fn copy_blob(store: &Store, digest: &Digest, path: &Path) -> Result<(), St
         return Ok(());
     }
     let mut writer = store.blob_writer(digest).await.map_err(|e| e.to_string())?;
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        writer
-            .write(buffer.get(..n).unwrap_or_default())
-            .await
-            .map_err(|e| e.to_string())?;
+    let mut chunks = Chunks::open(path).await?;
+    while let Some(chunk) = chunks.next().await? {
+        writer.write(chunk).await.map_err(|e| e.to_string())?;
     }
     writer
         .commit()
         .await
         .map(|_| ())
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A file read in bounded chunks, errors naming the file.
+struct Chunks<'a> {
+    path: &'a Path,
+    file: tokio::fs::File,
+    buffer: Vec<u8>,
+}
+
+impl<'a> Chunks<'a> {
+    async fn open(path: &'a Path) -> Result<Chunks<'a>, String> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Chunks {
+            path,
+            file,
+            buffer: vec![0u8; 256 * 1024],
+        })
+    }
+
+    async fn next(&mut self) -> Result<Option<&[u8]>, String> {
+        let n = self
+            .file
+            .read(&mut self.buffer)
+            .await
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok((n > 0).then(|| self.buffer.get(..n).unwrap_or_default()))
+    }
 }

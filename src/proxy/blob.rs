@@ -38,7 +38,7 @@ impl App {
             None
         } else {
             match upstream
-                .blob(&target.repository, digest, http_method, range.clone())
+                .blob(&target.repository, digest, http_method, range)
                 .await
             {
                 Ok(r) => Some(r),

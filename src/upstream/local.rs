@@ -242,6 +242,15 @@ impl Upstream {
         let Some(l) = self.local.as_ref().filter(|l| l.keep && !l.offline) else {
             return;
         };
+        // Already recorded (every later pull of the image): no index.json
+        // rewrite, no fsync, on the request path.
+        let current = match tag {
+            Some(tag) => l.store.resolve_tag(&self.name, repository, tag),
+            None => l.store.retained(&self.name, repository, manifest.digest()),
+        };
+        if current.is_some_and(|d| &d.digest == manifest.digest()) {
+            return;
+        }
         self.keep(manifest.digest(), manifest.bytes()).await;
         let descriptor = descriptor(manifest);
         let result = match tag {

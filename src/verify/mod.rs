@@ -384,8 +384,8 @@ fn bundle(
             media_type: "sigstore bundle with a message signature (a blob signature)".into(),
         });
     };
-    // Cheap filter before any cryptography; the statement is bound again
-    // after verification.
+    // The statement must name this digest; checked before any cryptography
+    // (cheap), and it is the verified envelope's own payload.
     let claimed = statement::bind(envelope, digest).map_err(RejectReason::OtherImage)?;
     let is_signature = claimed.predicate_type == COSIGN_SIGN_PREDICATE;
     match (want, is_signature) {

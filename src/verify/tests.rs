@@ -477,6 +477,38 @@ mod keyless_legacy {
     }
 
     #[test]
+    fn a_rekor_entry_of_another_kind_is_refused() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for (kind, version) in [
+            ("rekord", "0.0.1"),
+            ("dsse", "0.0.1"),
+            ("hashedrekord", "0.0.2"),
+        ] {
+            let mut forged = layers[0].clone();
+            let mut rekor: serde_json::Value =
+                serde_json::from_str(&forged.annotations["dev.sigstore.cosign/bundle"]).unwrap();
+            let mut body: serde_json::Value = serde_json::from_slice(
+                &b64.decode(rekor["Payload"]["body"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            body["kind"] = serde_json::json!(kind);
+            body["apiVersion"] = serde_json::json!(version);
+            rekor["Payload"]["body"] =
+                serde_json::json!(b64.encode(serde_json::to_vec(&body).unwrap()));
+            forged
+                .annotations
+                .insert("dev.sigstore.cosign/bundle".into(), rekor.to_string());
+            let r = keyless(&digest, &[forged], SUBJECT, ISSUER).unwrap_err();
+            assert!(
+                matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("cannot vouch")),
+                "{kind} {version}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_genuine_keyless_signature_replayed_onto_another_image_is_refused() {
         let (_, layers) = image("dir-img-cosign-fulcio-rekor-valid");
         let (other_digest, _) = image("dir-img-cosign-valid");
@@ -744,6 +776,30 @@ mod bundles {
         )
         .unwrap_err();
         assert!(matches!(&r[..], [RejectReason::Keyless(_)]), "{r:?}");
+    }
+
+    #[test]
+    fn a_bundle_with_a_second_log_entry_is_refused() {
+        let (digest, layer) = layer();
+        let mut json: serde_json::Value = serde_json::from_slice(&layer.payload).unwrap();
+        let entry = json["verificationMaterial"]["tlogEntries"][0].clone();
+        json["verificationMaterial"]["tlogEntries"]
+            .as_array_mut()
+            .unwrap()
+            .push(entry);
+        let mut doubled = layer.clone();
+        doubled.payload = Bytes::from(serde_json::to_vec(&json).unwrap());
+        let r = verify_signature(
+            &digest,
+            &[doubled],
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("exactly one is required")),
+            "{r:?}"
+        );
     }
 
     #[test]

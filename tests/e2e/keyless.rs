@@ -702,6 +702,50 @@ async fn a_certificate_without_a_log_entry_needs_insecure_ignore_tlog() {
     assert!(m.contains("a transparency-log entry is required"), "{m}");
 }
 
+/// containers/image's key-signed fixtures, by the repository they are
+/// served as (verdicts with `cosign.pub` in its README).
+const KEY_FIXTURES: [(&str, &str); 7] = [
+    ("key/valid", "dir-img-cosign-valid"),
+    ("key/valid-2", "dir-img-cosign-valid-2"),
+    ("key/valid-with-tag", "dir-img-cosign-valid-with-tag"),
+    ("key/mixed", "dir-img-cosign-mixed"),
+    ("key/modified-manifest", "dir-img-cosign-modified-manifest"),
+    (
+        "key/manifest-digest-error",
+        "dir-img-cosign-manifest-digest-error",
+    ),
+    ("key/other-attachment", "dir-img-cosign-other-attachment"),
+];
+
+/// A containers/image fixture: the image manifest and every signature
+/// layer (media type, payload, annotations).
+/// One signature layer: media type, payload, annotations.
+type FixtureLayer = (String, Vec<u8>, Value);
+
+fn fixture_layers(dir: &str) -> (Vec<u8>, Vec<FixtureLayer>) {
+    let (manifest, media_type, payload, annotations) = fixture_layer(dir);
+    let mut layers = vec![(media_type, payload, annotations)];
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/containers-image")
+        .join(dir);
+    for i in 2.. {
+        let Ok(raw) = std::fs::read(path.join(format!("signature-{i}"))) else {
+            break;
+        };
+        use base64::Engine as _;
+        let sig: Value =
+            serde_json::from_slice(raw.strip_prefix(b"\x00sigstore-json\n").unwrap()).unwrap();
+        layers.push((
+            sig["mimeType"].as_str().unwrap().to_owned(),
+            base64::engine::general_purpose::STANDARD
+                .decode(sig["payload"].as_str().unwrap())
+                .unwrap(),
+            sig["annotations"].clone(),
+        ));
+    }
+    (manifest, layers)
+}
+
 /// A containers/image fixture: the image manifest and its first signature
 /// layer (media type, payload, annotations).
 fn fixture_layer(dir: &str) -> (Vec<u8>, String, Vec<u8>, Value) {
@@ -826,6 +870,39 @@ async fn real_public_good_and_private_pki_signatures_and_their_forgeries() {
             ("application/octet-stream".to_owned(), payload.clone()),
         );
     }
+    // containers/image's key-signed fixtures (every signature layer).
+    for (repo, name) in KEY_FIXTURES {
+        let (manifest, layers) = fixture_layers(name);
+        let digest = sha256(&manifest);
+        let mut descriptors = Vec::new();
+        for (media_type, payload, annotations) in layers {
+            let payload_digest = sha256(&payload);
+            descriptors.push(json!({"mediaType": media_type, "size": payload.len(), "digest": payload_digest, "annotations": annotations}));
+            served.insert(
+                format!("/v2/{repo}/blobs/{payload_digest}"),
+                ("application/octet-stream".to_owned(), payload),
+            );
+        }
+        let sig_manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": sha256(b"{}")},
+            "layers": descriptors,
+        }))
+        .unwrap();
+        for reference in ["v1".to_owned(), digest.clone()] {
+            served.insert(
+                format!("/v2/{repo}/manifests/{reference}"),
+                (
+                    "application/vnd.docker.distribution.manifest.v2+json".to_owned(),
+                    manifest.clone(),
+                ),
+            );
+        }
+        served.insert(
+            format!("/v2/{repo}/manifests/{}.sig", digest.replace(':', "-")),
+            (OCI_MANIFEST.to_owned(), sig_manifest),
+        );
+    }
     let fake = Fake::start(move |r| match served.get(&r.path) {
         Some((media_type, body)) => reply(
             http::StatusCode::OK,
@@ -865,13 +942,29 @@ spec:
     - keyless:
         ca-cert: {{path: pki-ca.pem}}
         identities: [{{subject: "{subject}"}}]
+---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {{name: key}}
+spec:
+  images: [{{glob: "static.test/key/*"}}]
+  authorities:
+    - key: {{path: cosign.pub}}
 "#
         )
     };
+    // Verdicts that do not depend on the keyless identity in force.
     let forged_denied = [
         ("forged/swapped", 403),
         ("forged/copied", 403),
         ("forged/otherbody", 403),
+        ("key/valid", 200),
+        ("key/valid-2", 200),
+        ("key/valid-with-tag", 200),
+        ("key/mixed", 200),
+        ("key/modified-manifest", 403),
+        ("key/manifest-digest-error", 403),
+        ("key/other-attachment", 403),
     ];
     for (subject, issuer, expected) in [
         (
@@ -898,6 +991,7 @@ spec:
         let policies = dir.path().join(format!("p-{subject}-{}", issuer.len()));
         std::fs::create_dir_all(&policies).unwrap();
         std::fs::write(policies.join("real.yaml"), policy(subject, issuer)).unwrap();
+        std::fs::copy(fixtures.join("cosign.pub"), policies.join("cosign.pub")).unwrap();
         std::fs::write(policies.join("pki-ca.pem"), &ca).unwrap();
         let sg = Signgate::start(
             &[Up::new("static.test", &fake.url()).default()],

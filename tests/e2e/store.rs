@@ -78,6 +78,21 @@ async fn after_an_outage_admitted_images_come_from_the_store_verified_again() {
                 .is_file()
         })
     });
+    // Pulling it again records nothing new: index.json is not rewritten.
+    let written = std::fs::metadata(store.join("index.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(pull(&sg, "enf/kept", "v1").await.status, 200);
+    assert_eq!(
+        std::fs::metadata(store.join("index.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        written,
+        "a repeated pull rewrote index.json"
+    );
     let index = std::fs::read_to_string(store.join("index.json")).unwrap();
     assert!(index.contains("registry.test/enf/kept:v1"), "{index}");
     assert!(
