@@ -219,6 +219,7 @@ fn bench_verify(c: &mut Criterion) {
     let layers = [SignatureLayer {
         media_type: "application/vnd.dev.cosign.simplesigning.v1+json".into(),
         digest: Digest::sha256_of(&f.payload),
+        size: 0,
         payload: f.payload.clone(),
         annotations: f.annotations.clone(),
         found_at: "bench".into(),
@@ -251,6 +252,7 @@ fn containers_image_layer(name: &str) -> (Digest, SignatureLayer) {
         SignatureLayer {
             media_type: v["mimeType"].as_str().unwrap().to_owned(),
             digest: Digest::sha256_of(&payload),
+            size: 0,
             payload: Bytes::from(payload),
             annotations,
             found_at: "bench".into(),
@@ -299,6 +301,7 @@ fn bench_keyless(c: &mut Criterion) {
     let bundle = [SignatureLayer {
         media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
         digest: Digest::sha256_of(&json),
+        size: 0,
         payload: Bytes::from(json),
         annotations: BTreeMap::new(),
         found_at: "bench".into(),

@@ -23,7 +23,8 @@ use crate::policy::{
     image_name, Applicable, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
 };
 use crate::route::UpstreamId;
-use crate::signature::{self, Discovered};
+use crate::signature::inert::{self, BlobKind, Claim};
+use crate::signature::{self, Discovered, DiscoveryError, Purpose, SignatureLayer};
 use crate::upstream::{Manifest, Upstreams};
 use crate::verify::{self, Admission, Exemption, Requirement, Verified};
 
@@ -79,19 +80,33 @@ pub struct DecisionTtls {
 /// decisions are made afresh from the material kept there.
 type DecisionKey = (UpstreamId, Repository, Digest, u64, bool);
 type ChildKey = (UpstreamId, Repository, Digest, u64);
-type BlobKey = (UpstreamId, Repository, Digest);
+/// Blob admissions follow the policy revision: a reload (a key rotation)
+/// stops serving the blobs of manifests it no longer admits.
+type BlobKey = (UpstreamId, Repository, Digest, u64);
 type MaterialKey = (UpstreamId, Repository, Digest);
 
-/// Upper bound of the discovered-signature cache, in payload bytes.
+/// Upper bound of the signature payload cache, in bytes.
 const MATERIAL_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Discoveries running at once; more wait, for a bounded time.
+const CONCURRENT_DISCOVERIES: usize = 32;
+/// How long a discovery waits for its turn before failing (transiently).
+const DISCOVERY_WAIT: Duration = Duration::from_secs(30);
 
 /// Decides on manifests; remembers what it admitted.
 pub struct Gate {
     policies: RwLock<Arc<PolicySet>>,
     upstreams: Arc<Upstreams>,
     decisions: moka::future::Cache<DecisionKey, Decision>,
-    /// Discovered signature material, by (upstream, repository, digest).
+    /// Discovered signature manifests' layers (no payloads), by
+    /// (upstream, repository, digest).
     materials: moka::future::Cache<MaterialKey, Arc<Discovered>>,
+    /// Signature payloads and artifact blobs, by (upstream, repository,
+    /// blob digest): fetched once, digest-checked, bounded by bytes.
+    payloads: moka::future::Cache<MaterialKey, bytes::Bytes>,
+    /// Blobs of proven-inert signature artifacts, with the kind each was
+    /// proven to be: served only as those parsed bytes.
+    artifact_blobs: moka::sync::Cache<BlobKey, (BlobKind, usize)>,
+    discoveries: tokio::sync::Semaphore,
     /// Platform manifests listed by an admitted index, with that admission.
     children: moka::sync::Cache<ChildKey, Admission>,
     /// Blobs referenced by admitted manifests; `None` = `blobs: passthrough`.
@@ -140,15 +155,28 @@ impl Gate {
                 .max_capacity(100_000)
                 .expire_after(DecisionExpiry(ttls))
                 .build(),
-            // Bounded by bytes: attestations (SBOMs) can be megabytes.
             materials: moka::future::Cache::builder()
                 .weigher(|_key, found: &Arc<Discovered>| {
-                    let bytes: usize = found.layers.iter().map(|l| l.payload.len() + 512).sum();
-                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                    u32::try_from(found.layers.len() * 512 + 512).unwrap_or(u32::MAX)
                 })
-                .max_capacity(MATERIAL_CACHE_BYTES)
+                .max_capacity(MATERIAL_CACHE_BYTES / 4)
                 .time_to_live(ttls.deny.max(Duration::from_millis(1)))
                 .build(),
+            // Bounded by bytes: attestations (SBOMs) can be megabytes.
+            payloads: moka::future::Cache::builder()
+                .weigher(|_key, bytes: &bytes::Bytes| {
+                    u32::try_from(bytes.len() + 128).unwrap_or(u32::MAX)
+                })
+                .max_capacity(MATERIAL_CACHE_BYTES)
+                .time_to_live(ttls.allow.max(ttls.deny).max(Duration::from_millis(1)))
+                .build(),
+            // Outlives the admission it came with, so a cached admission's
+            // blobs stay servable.
+            artifact_blobs: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttls.allow + Duration::from_secs(60))
+                .build(),
+            discoveries: tokio::sync::Semaphore::new(CONCURRENT_DISCOVERIES),
             children: moka::sync::Cache::builder()
                 .max_capacity(200_000)
                 .time_to_live(ttls.allow)
@@ -181,33 +209,48 @@ impl Gate {
         }
     }
 
-    /// Whether a blob may be served: referenced by an admitted manifest of
-    /// the same repository (always, under `blobs: passthrough`).
+    /// Whether a blob may be served: referenced by a manifest of the same
+    /// repository admitted under the policies in force (always, under
+    /// `blobs: passthrough`).
     pub fn blob_admitted(
         &self,
         upstream: UpstreamId,
         repository: &Repository,
         digest: &Digest,
     ) -> bool {
+        let revision = self.policies().revision();
         match &self.blobs {
             None => true,
-            Some(blobs) => blobs.contains_key(&(upstream, repository.clone(), digest.clone())),
+            Some(blobs) => {
+                blobs.contains_key(&(upstream, repository.clone(), digest.clone(), revision))
+            }
         }
+    }
+
+    /// A blob of an admitted signature artifact: exactly the bytes that were
+    /// proven to be signature material (parsed again if fetched anew).
+    /// `None` when `digest` is no such blob.
+    pub async fn artifact_blob(
+        &self,
+        upstream: UpstreamId,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Option<Result<bytes::Bytes, String>> {
+        let revision = self.policies().revision();
+        let key = (upstream, repository.clone(), digest.clone(), revision);
+        let (kind, size) = self.artifact_blobs.get(&key)?;
+        let fetched = self
+            .payload((upstream, repository.clone()), digest, size)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| inert::check(kind, &bytes).map(|()| bytes));
+        Some(fetched)
     }
 
     pub async fn decide(&self, subject: Subject<'_>) -> Decision {
         let digest = subject.manifest.digest();
         let references = subject.manifest.references();
         let image = image_name(subject.registry, subject.repository);
-        if references.signature_artifact {
-            self.remember(&subject, references);
-            let admission = Admission::exempt(digest, Exemption::SignatureArtifact);
-            tracing::debug!(%image, %digest, "signature artifact passed through");
-            return Decision::Admit {
-                admission,
-                warnings: Vec::new(),
-            };
-        }
         let policies = self.policies();
         let key = (
             subject.upstream,
@@ -235,22 +278,42 @@ impl Gate {
                 }
             }
         };
+        // A proven artifact's blobs were registered by the proof, as the
+        // bytes it parsed; it lists no platform manifests.
         if let Decision::Admit { admission, .. } = &decision {
-            self.remember(&subject, references);
-            if !cache_hit {
-                for child in &references.children {
-                    let key = (
-                        subject.upstream,
-                        subject.repository.clone(),
-                        child.clone(),
-                        policies.revision(),
-                    );
-                    self.children.insert(key, admission.clone());
+            if !admission.is_signature_artifact() {
+                self.remember(&subject, references, policies.revision());
+                if !cache_hit {
+                    for child in &references.children {
+                        let key = (
+                            subject.upstream,
+                            subject.repository.clone(),
+                            child.clone(),
+                            policies.revision(),
+                        );
+                        self.children.insert(key, admission.clone());
+                        // A denial of the child cached before its index was
+                        // admitted (pulled by digest first) no longer holds.
+                        for stored in [false, true] {
+                            self.decisions
+                                .invalidate(&(
+                                    subject.upstream,
+                                    subject.repository.clone(),
+                                    child.clone(),
+                                    policies.revision(),
+                                    stored,
+                                ))
+                                .await;
+                        }
+                    }
                 }
             }
         }
         self.metrics.cache("decision", cache_hit);
         match &decision {
+            Decision::Admit { admission, .. } if admission.is_signature_artifact() => {
+                self.metrics.decision("allow", "", "signature-artifact")
+            }
             Decision::Admit { warnings, .. } if warnings.is_empty() => {
                 self.metrics.decision("allow", "", "admitted")
             }
@@ -266,10 +329,20 @@ impl Gate {
 
     /// Admitted manifests make their blobs servable. A cached admission
     /// re-registers only what has expired since.
-    fn remember(&self, subject: &Subject<'_>, references: &crate::upstream::References) {
+    fn remember(
+        &self,
+        subject: &Subject<'_>,
+        references: &crate::upstream::References,
+        revision: u64,
+    ) {
         if let Some(blobs) = &self.blobs {
             for blob in &references.blobs {
-                let key = (subject.upstream, subject.repository.clone(), blob.clone());
+                let key = (
+                    subject.upstream,
+                    subject.repository.clone(),
+                    blob.clone(),
+                    revision,
+                );
                 if !blobs.contains_key(&key) {
                     blobs.insert(key, ());
                 }
@@ -321,6 +394,33 @@ impl Gate {
             }
             Applicable::Policies(list) => list,
         };
+        // A manifest whose layers all claim to be signature material is
+        // served without a signature of its own only once its bytes prove
+        // the claim; a manifest that fails the proof is a disguise.
+        if subject.manifest.references().signature_artifact {
+            return match self.prove_inert(subject, policies.revision()).await {
+                Ok(()) => Ok(Decision::Admit {
+                    admission: Admission::exempt(digest, Exemption::SignatureArtifact),
+                    warnings: Vec::new(),
+                }),
+                Err(DiscoveryError::Upstream(e)) => Err(denial(
+                    None,
+                    vec![format!(
+                        "upstream error while checking a signature artifact: {e}"
+                    )],
+                    true,
+                    "upstream-error",
+                )),
+                Err(DiscoveryError::Refused(why)) => Ok(Decision::Deny(denial(
+                    None,
+                    vec![format!(
+                        "labelled as a signature artifact, but it is not one: {why}"
+                    )],
+                    false,
+                    "disguised-artifact",
+                ))),
+            };
+        }
         let mut verified = Vec::new();
         let mut other: Option<Admission> = None;
         let mut warnings = Vec::new();
@@ -398,34 +498,175 @@ impl Gate {
         self.upstreams.find(registry)
     }
 
-    /// The signature material for `digest` in `source`, discovered once and
-    /// reused across policies, authorities and reloads for a while
-    /// (`denial-ttl`); concurrent first requests share one discovery.
-    /// Upstream errors are not cached.
+    /// The signature layers for `digest` in `source`, with the payloads
+    /// `purpose` can use: manifests discovered once and reused across
+    /// policies, authorities and reloads for a while (`denial-ttl`), each
+    /// payload fetched once. Concurrent first requests share one discovery;
+    /// at most [`CONCURRENT_DISCOVERIES`] run at once.
     pub(crate) async fn material(
         &self,
         source: (UpstreamId, Repository),
         digest: &Digest,
-    ) -> Result<Arc<Discovered>, String> {
-        let upstream = self
-            .upstreams
-            .get(source.0)
-            .ok_or("internal: unknown upstream")?
-            .clone();
-        let key = (source.0, source.1, digest.clone());
+        purpose: Purpose,
+    ) -> Result<Discovered, DiscoveryError> {
+        let upstream = self.upstream_of(source.0)?;
+        let _turn = tokio::time::timeout(DISCOVERY_WAIT, self.discoveries.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                DiscoveryError::from(crate::upstream::UpstreamError::new(
+                    upstream.name(),
+                    crate::upstream::UpstreamErrorKind::BadResponse(
+                        "too many signature discoveries at once".into(),
+                    ),
+                ))
+            })?;
+        let key = (source.0, source.1.clone(), digest.clone());
         let hit = self.materials.contains_key(&key);
-        let repository = key.1.clone();
+        let repository = source.1.clone();
         let found = self
             .materials
-            .try_get_with(key, async move {
+            .try_get_with(key, async {
                 signature::discover(&upstream, &repository, digest)
                     .await
                     .map(Arc::new)
             })
             .await
-            .map_err(|e| format!("upstream error while fetching signatures: {e}"))?;
+            .map_err(|e| (*e).clone())?;
         self.metrics.cache("signatures", hit);
-        Ok(found)
+        let plan = signature::plan(&found, purpose)?;
+        let mut payloads = std::collections::BTreeMap::new();
+        for (layer, size) in plan {
+            let bytes = self.payload(source.clone(), &layer, size).await?;
+            payloads.insert(layer, bytes);
+        }
+        let layers = found
+            .layers
+            .iter()
+            .map(|l| SignatureLayer {
+                payload: payloads.get(&l.digest).cloned().unwrap_or_default(),
+                ..l.clone()
+            })
+            .collect();
+        Ok(Discovered {
+            looked_at: found.looked_at.clone(),
+            layers,
+        })
+    }
+
+    fn upstream_of(
+        &self,
+        id: UpstreamId,
+    ) -> Result<Arc<crate::upstream::Upstream>, DiscoveryError> {
+        self.upstreams
+            .get(id)
+            .cloned()
+            .ok_or_else(|| DiscoveryError::Refused("internal: unknown upstream".into()))
+    }
+
+    /// One signature payload or artifact blob, fetched once (bounded by
+    /// `size`, digest-checked) and shared. An oversized blob is a definitive
+    /// refusal; other upstream failures are transient.
+    async fn payload(
+        &self,
+        source: (UpstreamId, Repository),
+        digest: &Digest,
+        size: usize,
+    ) -> Result<bytes::Bytes, DiscoveryError> {
+        let upstream = self.upstream_of(source.0)?;
+        let repository = source.1.clone();
+        self.payloads
+            .try_get_with((source.0, source.1, digest.clone()), async move {
+                upstream.fetch_blob(&repository, digest, size).await
+            })
+            .await
+            .map_err(|e| match e.kind {
+                crate::upstream::UpstreamErrorKind::TooLarge { .. } => {
+                    DiscoveryError::Refused(e.to_string())
+                }
+                _ => DiscoveryError::Upstream(e),
+            })
+    }
+
+    /// Prove a claimed signature artifact inert: fetch its config and every
+    /// layer (bounded), parse each as its declared kind, and register those
+    /// blobs as servable under `revision`. An index proves each manifest it
+    /// lists, which must be an artifact image itself.
+    async fn prove_inert(
+        &self,
+        subject: &Subject<'_>,
+        revision: u64,
+    ) -> Result<(), DiscoveryError> {
+        let refuse = DiscoveryError::Refused;
+        match inert::claim(subject.manifest.bytes()).map_err(refuse)? {
+            Claim::Image(blobs) => {
+                self.prove_blobs(subject.upstream, subject.repository, &blobs, revision)
+                    .await
+            }
+            Claim::Index(children) => {
+                let upstream = self.upstream_of(subject.upstream)?;
+                let accept = http::HeaderValue::from_static(
+                    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+                );
+                for child in children {
+                    let manifest = upstream
+                        .fetch_manifest(subject.repository, &child, &accept)
+                        .await?;
+                    if !manifest.references().signature_artifact {
+                        return Err(refuse(format!(
+                            "it lists {child}, which is not a signature artifact"
+                        )));
+                    }
+                    match inert::claim(manifest.bytes())
+                        .map_err(|e| refuse(format!("{child}: {e}")))?
+                    {
+                        Claim::Image(blobs) => self
+                            .prove_blobs(subject.upstream, subject.repository, &blobs, revision)
+                            .await
+                            .map_err(|e| match e {
+                                DiscoveryError::Refused(why) => refuse(format!("{child}: {why}")),
+                                other => other,
+                            })?,
+                        Claim::Index(_) => {
+                            return Err(refuse(format!("it lists {child}, another index")))
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn prove_blobs(
+        &self,
+        upstream: UpstreamId,
+        repository: &Repository,
+        blobs: &[inert::ArtifactBlob],
+        revision: u64,
+    ) -> Result<(), DiscoveryError> {
+        let total: u64 = blobs.iter().map(|b| b.size as u64).sum();
+        if total > signature::MAX_MATERIAL_BYTES {
+            return Err(DiscoveryError::Refused(format!(
+                "its blobs declare {total} bytes, more than the {}-byte bound",
+                signature::MAX_MATERIAL_BYTES
+            )));
+        }
+        for blob in blobs {
+            let bytes = self
+                .payload((upstream, repository.clone()), &blob.digest, blob.size)
+                .await?;
+            inert::check(blob.kind, &bytes).map_err(|why| {
+                DiscoveryError::Refused(format!("{} {}: {why}", blob.kind, blob.digest))
+            })?;
+        }
+        for blob in blobs {
+            self.artifact_blobs.insert(
+                (upstream, repository.clone(), blob.digest.clone(), revision),
+                (blob.kind, blob.size),
+            );
+        }
+        Ok(())
     }
 
     /// One policy: any authority suffices. `Err` is a transient failure.
@@ -481,8 +722,28 @@ impl Gate {
                             }
                         }
                     }
+                    let purpose = if authority.attestations.is_empty() {
+                        Purpose::Signatures
+                    } else {
+                        Purpose::Attestations
+                    };
                     for source in sources {
-                        let discovered = self.material(source, digest).await?;
+                        let discovered = match self.material(source, digest, purpose).await {
+                            Ok(found) => found,
+                            Err(DiscoveryError::Upstream(e)) => {
+                                return Err(format!(
+                                    "upstream error while fetching signatures: {e}"
+                                ))
+                            }
+                            Err(DiscoveryError::Refused(why)) => {
+                                code.get_or_insert("material-refused");
+                                reasons.push(format!(
+                                    "authority '{}': signature material refused: {why}",
+                                    authority.name
+                                ));
+                                continue;
+                            }
+                        };
                         let started = Instant::now();
                         if discovered.layers.is_empty() {
                             self.metrics.verification(started.elapsed().as_secs_f64());

@@ -114,16 +114,16 @@ pub async fn explain(
                     )),
                 }
             }
-            let want = if authority.attestations.is_empty() {
-                Want::Signature
+            let (want, purpose) = if authority.attestations.is_empty() {
+                (Want::Signature, crate::signature::Purpose::Signatures)
             } else {
-                Want::Attestation
+                (Want::Attestation, crate::signature::Purpose::Attestations)
             };
             for source in sources {
-                let found = match gate.material(source, digest).await {
+                let found = match gate.material(source, digest, purpose).await {
                     Ok(found) => found,
                     Err(e) => {
-                        report.notes.push(e);
+                        report.notes.push(e.to_string());
                         continue;
                     }
                 };

@@ -193,6 +193,7 @@ fn status_and_code(err: &ProxyError) -> (StatusCode, ErrorCode) {
         ProxyError::Denied(_) | ProxyError::BlobNotAdmitted { .. } => {
             (StatusCode::FORBIDDEN, ErrorCode::Denied)
         }
+        ProxyError::ArtifactBlob { .. } => (StatusCode::BAD_GATEWAY, ErrorCode::Unknown),
         ProxyError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown),
     }
 }

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let layer = SignatureLayer {
         media_type: MEDIA_TYPES[usize::from(selector) % MEDIA_TYPES.len()].to_owned(),
         digest: Digest::sha256_of(payload),
+        size: 0,
         payload: Bytes::copy_from_slice(payload),
         annotations,
         found_at: "fuzz".into(),

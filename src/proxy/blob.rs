@@ -20,6 +20,19 @@ impl App {
         headers: &HeaderMap,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let upstream = self.upstream(target)?;
+        // A blob of a proven signature artifact is served as the bytes the
+        // proof parsed, never streamed from upstream.
+        if let Some(proven) = self
+            .gate
+            .artifact_blob(target.upstream, &target.repository, digest)
+            .await
+        {
+            let bytes = proven.map_err(|why| ProxyError::ArtifactBlob {
+                digest: digest.clone(),
+                why,
+            })?;
+            return Ok(artifact_blob(method, digest, bytes));
+        }
         if !self
             .gate
             .blob_admitted(target.upstream, &target.repository, digest)
@@ -127,6 +140,28 @@ impl App {
         };
         Ok(respond::blob(StatusCode::OK, out, body))
     }
+}
+
+/// A proven artifact blob, whole (small; ranges are not worth serving).
+fn artifact_blob(
+    method: ReadMethod,
+    digest: &Digest,
+    bytes: bytes::Bytes,
+) -> Response<ResponseBody> {
+    let mut out = HeaderMap::new();
+    out.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+        out.insert(DOCKER_CONTENT_DIGEST, v);
+    }
+    let body = match method {
+        ReadMethod::Head => Full::default(),
+        ReadMethod::Get => Full::new(bytes),
+    };
+    respond::blob(StatusCode::OK, out, Either::Left(body))
 }
 
 /// `bytes=…` ranges only, short and printable.

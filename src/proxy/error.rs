@@ -21,6 +21,9 @@ pub enum ProxyError {
         repository: Repository,
         digest: Digest,
     },
+    /// A proven signature artifact's blob could not be fetched again.
+    #[error("signature artifact blob {digest}: {why}")]
+    ArtifactBlob { digest: Digest, why: String },
     /// A bug; the detail goes to the logs, never to the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -126,7 +126,9 @@ impl App {
                         }
                     ));
                 } else if upstream.store().is_some()
-                    // A platform manifest is kept through its index's root.
+                    // A platform manifest is kept through its index's root;
+                    // a signature artifact is material, never an image.
+                    && !admission.is_signature_artifact()
                     && !(admission.is_listed_by_index() && matches!(reference, Reference::Digest(_)))
                 {
                     let tag = match reference {

@@ -1,9 +1,10 @@
 //! Signature discovery: given an image digest, find the signature material
 //! the upstream holds for it.
 //!
-//! Sources are tried in order and their findings combined. Today: the
-//! cosign tag scheme (`sha256-<hex>.sig`, simple-signing layers). OCI 1.1
-//! referrers and sigstore bundles add as further sources.
+//! Discovery reads signature *manifests* only (OCI 1.1 referrers, the
+//! `sha256-<hex>.sig` and `.att` tags); layer payloads are fetched later, by
+//! the gate, and only those a requirement can use ([`plan`]): one request
+//! must never make signgate download more than [`MAX_MATERIAL_BYTES`].
 //!
 //! Architecture invariant: input is a digest, never a tag; this module
 //! decides nothing about trust. "Nothing found" and "could not look" are
@@ -18,6 +19,8 @@ use serde::Deserialize;
 use crate::oci::{Digest, Repository, Tag};
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
 
+pub mod inert;
+
 /// cosign's simple-signing payload media type.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 signature.
@@ -27,12 +30,14 @@ const MAX_LAYERS: usize = 64;
 /// Simple-signing payloads are a few hundred bytes.
 const MAX_PAYLOAD: usize = 256 * 1024;
 
-/// One signature layer: the signed payload (fetched and digest-checked)
-/// and its annotations.
+/// One signature layer: the signed payload (fetched and digest-checked, or
+/// empty until the gate fetches it) and its annotations.
 #[derive(Debug, Clone)]
 pub struct SignatureLayer {
     pub media_type: String,
     pub digest: Digest,
+    /// The size its manifest declares; payloads are fetched with this bound.
+    pub size: u64,
     pub payload: Bytes,
     pub annotations: BTreeMap<String, String>,
     /// Where it was found (`registry/repo:sha256-….sig`), for messages.
@@ -72,16 +77,19 @@ pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 const MAX_ENVELOPE: usize = 16 * 1024 * 1024;
 /// Referrer manifests examined per digest.
 const MAX_REFERRERS: usize = 64;
+/// All payloads fetched for one digest, counted once per layer digest: far
+/// above any real signature set (SBOM attestations included).
+pub const MAX_MATERIAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Whether a layer of this media type is signature material.
-fn is_material(media_type: &str) -> bool {
+pub fn is_material(media_type: &str) -> bool {
     media_type == SIMPLE_SIGNING
         || media_type == DSSE_ENVELOPE
         || media_type.starts_with(BUNDLE_PREFIX)
 }
 
 /// The most a layer of this media type may weigh.
-fn limit(media_type: &str) -> usize {
+pub fn limit(media_type: &str) -> usize {
     if media_type == SIMPLE_SIGNING {
         MAX_PAYLOAD
     } else {
@@ -89,15 +97,92 @@ fn limit(media_type: &str) -> usize {
     }
 }
 
-/// Find every signature and attestation layer for `digest` in `repository`
-/// on `upstream`, in every place cosign writes them: OCI 1.1 referrers
-/// (API or tag schema; sigstore bundles, cosign v3's default), the
-/// `sha256-<hex>.sig` tag and the `sha256-<hex>.att` tag.
+/// A discovery that could not complete. `Upstream` is transient (the
+/// upstream failed; not cached); `Refused` is definitive: the material
+/// itself is unacceptable (too large, too many layers, unreadable), and the
+/// same answer would come again.
+#[derive(Debug, Clone)]
+pub enum DiscoveryError {
+    Upstream(std::sync::Arc<UpstreamError>),
+    Refused(String),
+}
+
+impl std::fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DiscoveryError::Upstream(e) => {
+                write!(f, "upstream error while fetching signatures: {e}")
+            }
+            DiscoveryError::Refused(why) => write!(f, "signature material refused: {why}"),
+        }
+    }
+}
+
+impl From<UpstreamError> for DiscoveryError {
+    fn from(e: UpstreamError) -> Self {
+        DiscoveryError::Upstream(std::sync::Arc::new(e))
+    }
+}
+
+/// What a requirement can use: payloads of other kinds are never fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Image signatures: simple-signing layers and bundles.
+    Signatures,
+    /// Attestations: DSSE envelopes and bundles.
+    Attestations,
+}
+
+impl Purpose {
+    /// Whether a layer of this media type can serve this purpose.
+    pub fn uses(self, media_type: &str) -> bool {
+        match self {
+            Purpose::Signatures => {
+                media_type == SIMPLE_SIGNING || media_type.starts_with(BUNDLE_PREFIX)
+            }
+            Purpose::Attestations => {
+                media_type == DSSE_ENVELOPE || media_type.starts_with(BUNDLE_PREFIX)
+            }
+        }
+    }
+}
+
+/// The payloads to fetch for `purpose`: each layer digest once, with the
+/// size its manifest declares as the bound. Refused when they add up to more
+/// than [`MAX_MATERIAL_BYTES`]. Layers declaring more than their kind's
+/// limit are left without payload (the verifier says so).
+pub fn plan(found: &Discovered, purpose: Purpose) -> Result<Vec<(Digest, usize)>, DiscoveryError> {
+    let mut wanted: BTreeMap<Digest, usize> = BTreeMap::new();
+    for layer in found.layers.iter().filter(|l| purpose.uses(&l.media_type)) {
+        let bound = limit(&layer.media_type);
+        let Ok(size) = usize::try_from(layer.size) else {
+            continue;
+        };
+        if size > bound {
+            continue;
+        }
+        wanted.entry(layer.digest.clone()).or_insert(size);
+    }
+    let total: u64 = wanted.values().map(|s| *s as u64).sum();
+    if total > MAX_MATERIAL_BYTES {
+        return Err(DiscoveryError::Refused(format!(
+            "{} signature payloads declare {total} bytes in all, more than the {MAX_MATERIAL_BYTES}-byte bound",
+            wanted.len()
+        )));
+    }
+    Ok(wanted.into_iter().collect())
+}
+
+/// Find every signature and attestation manifest for `digest` in
+/// `repository` on `upstream`, in every place cosign writes them: OCI 1.1
+/// referrers (API or tag schema; sigstore bundles, cosign v3's default), the
+/// `sha256-<hex>.sig` tag and the `sha256-<hex>.att` tag. Layers come back
+/// without payloads: see [`plan`].
 pub async fn discover(
     upstream: &Upstream,
     repository: &Repository,
     digest: &Digest,
-) -> Result<Discovered, UpstreamError> {
+) -> Result<Discovered, DiscoveryError> {
     let mut found = Discovered {
         looked_at: Vec::new(),
         layers: Vec::new(),
@@ -109,6 +194,10 @@ pub async fn discover(
     Ok(found)
 }
 
+/// The media types discovery asks for: signature manifests are images.
+const SIGNATURE_MANIFEST_ACCEPT: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
 /// OCI 1.1 referrers: every referrer manifest's bundle, DSSE and
 /// simple-signing layers. The index entries' `artifactType` is not trusted
 /// (tag-schema indexes often say `application/vnd.oci.empty.v1+json`):
@@ -118,22 +207,19 @@ async fn referrers(
     repository: &Repository,
     digest: &Digest,
     found: &mut Discovered,
-) -> Result<(), UpstreamError> {
+) -> Result<(), DiscoveryError> {
     found.looked_at.push(format!(
         "{}/{repository} referrers of {digest}",
         upstream.name()
     ));
-    let bad =
-        |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
     let descriptors = upstream.referrer_descriptors(repository, digest).await?;
     if descriptors.len() > MAX_REFERRERS {
-        return Err(bad(format!(
+        return Err(DiscoveryError::Refused(format!(
             "{digest} has more than {MAX_REFERRERS} referrers"
         )));
     }
-    let accept = HeaderValue::from_static(
-        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-    );
+    let accept = HeaderValue::from_static(SIGNATURE_MANIFEST_ACCEPT);
+    let mut seen = std::collections::BTreeSet::new();
     for descriptor in descriptors {
         let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
         if media_type.contains("index") || media_type.contains("manifest.list") {
@@ -143,13 +229,19 @@ async fn referrers(
             .as_str()
             .and_then(|d| d.parse::<Digest>().ok())
         else {
-            return Err(bad(format!("a referrer of {digest} has no valid digest")));
+            return Err(DiscoveryError::Refused(format!(
+                "a referrer of {digest} has no valid digest"
+            )));
         };
+        // A referrer listed twice is read once.
+        if !seen.insert(referrer.clone()) {
+            continue;
+        }
         let manifest = upstream
             .fetch_manifest(repository, &referrer, &accept)
             .await?;
         let found_at = format!("{}/{repository}@{referrer} (referrer)", upstream.name());
-        read_layers(upstream, repository, manifest.bytes(), &found_at, found).await?;
+        read_layers(manifest.bytes(), &found_at, found)?;
     }
     Ok(())
 }
@@ -161,46 +253,44 @@ async fn suffixed_tag(
     digest: &Digest,
     suffix: &str,
     found: &mut Discovered,
-) -> Result<(), UpstreamError> {
+) -> Result<(), DiscoveryError> {
     let tag: Tag = format!("{}.{suffix}", digest.to_tag_form())
         .parse()
         .map_err(|_| {
-            UpstreamError::new(
+            DiscoveryError::from(UpstreamError::new(
                 upstream.name(),
                 UpstreamErrorKind::BadResponse("signature tag".into()),
-            )
+            ))
         })?;
     let found_at = format!("{}/{repository}:{tag}", upstream.name());
     found.looked_at.push(found_at.clone());
-    let accept = HeaderValue::from_static(
-        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-    );
+    let accept = HeaderValue::from_static(SIGNATURE_MANIFEST_ACCEPT);
     let Some(manifest) = upstream
         .fetch_tagged_manifest(repository, &tag, &accept)
         .await?
     else {
         return Ok(());
     };
-    read_layers(upstream, repository, manifest.bytes(), &found_at, found).await
+    read_layers(manifest.bytes(), &found_at, found)
 }
 
-/// The layers of one signature manifest, with their blobs when they are
-/// signature material (fetched, bounded, digest-checked). Other layers are
-/// kept without payload so the verifier can say what they were.
-async fn read_layers(
-    upstream: &Upstream,
-    repository: &Repository,
+/// Reads a signature manifest (one reader for every signature manifest).
+fn read_signature_manifest(manifest: &[u8]) -> Result<SigManifest, String> {
+    serde_json::from_slice(manifest).map_err(|e| e.to_string())
+}
+
+/// The layer descriptors of one signature manifest; payloads come later.
+fn read_layers(
     manifest: &[u8],
     found_at: &str,
     found: &mut Discovered,
-) -> Result<(), UpstreamError> {
-    let bad =
-        |what: String| UpstreamError::new(upstream.name(), UpstreamErrorKind::BadResponse(what));
-    let parsed: SigManifest = serde_json::from_slice(manifest)
-        .map_err(|e| bad(format!("signature manifest {found_at} is unreadable: {e}")))?;
+) -> Result<(), DiscoveryError> {
+    let refuse = DiscoveryError::Refused;
+    let parsed = read_signature_manifest(manifest)
+        .map_err(|e| refuse(format!("signature manifest {found_at} is unreadable: {e}")))?;
     if parsed.layers.len() > MAX_LAYERS || found.layers.len() + parsed.layers.len() > 4 * MAX_LAYERS
     {
-        return Err(bad(format!(
+        return Err(refuse(format!(
             "signature manifest {found_at} has too many layers"
         )));
     }
@@ -208,22 +298,85 @@ async fn read_layers(
         let layer_digest: Digest = layer
             .digest
             .parse()
-            .map_err(|e| bad(format!("signature manifest {found_at}: {e}")))?;
-        let bound = limit(&layer.media_type);
-        let payload = if is_material(&layer.media_type) && layer.size <= bound as u64 {
-            upstream
-                .fetch_blob(repository, &layer_digest, bound)
-                .await?
-        } else {
-            Bytes::new()
-        };
+            .map_err(|e| refuse(format!("signature manifest {found_at}: {e}")))?;
         found.layers.push(SignatureLayer {
             media_type: layer.media_type,
             digest: layer_digest,
-            payload,
+            size: layer.size,
+            payload: Bytes::new(),
             annotations: layer.annotations,
             found_at: found_at.to_owned(),
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(media_type: &str, hex: char, size: u64) -> SignatureLayer {
+        SignatureLayer {
+            media_type: media_type.to_owned(),
+            digest: format!("sha256:{}", hex.to_string().repeat(64))
+                .parse()
+                .unwrap(),
+            size,
+            payload: Bytes::new(),
+            annotations: BTreeMap::new(),
+            found_at: "test".into(),
+        }
+    }
+
+    fn found(layers: Vec<SignatureLayer>) -> Discovered {
+        Discovered {
+            looked_at: Vec::new(),
+            layers,
+        }
+    }
+
+    #[test]
+    fn a_plan_fetches_each_digest_once_and_only_what_the_purpose_uses() {
+        let bundle = "application/vnd.dev.sigstore.bundle.v0.3+json";
+        let f = found(vec![
+            layer(SIMPLE_SIGNING, 'a', 100),
+            layer(SIMPLE_SIGNING, 'a', 100),
+            layer(DSSE_ENVELOPE, 'b', 200),
+            layer(bundle, 'c', 300),
+            layer("application/vnd.oci.image.layer.v1.tar+gzip", 'd', 10),
+        ]);
+        let sig: Vec<u64> = plan(&f, Purpose::Signatures)
+            .unwrap()
+            .iter()
+            .map(|(_, s)| *s as u64)
+            .collect();
+        assert_eq!(sig, [100, 300]);
+        let att: Vec<u64> = plan(&f, Purpose::Attestations)
+            .unwrap()
+            .iter()
+            .map(|(_, s)| *s as u64)
+            .collect();
+        assert_eq!(att, [200, 300]);
+    }
+
+    #[test]
+    fn a_plan_over_the_byte_bound_is_refused_and_oversized_layers_are_skipped() {
+        // 5 × 16 MiB envelopes: 80 MiB > 64 MiB.
+        let big = 16 * 1024 * 1024;
+        let f = found(
+            ['1', '2', '3', '4', '5']
+                .iter()
+                .map(|h| layer(DSSE_ENVELOPE, *h, big))
+                .collect(),
+        );
+        let err = plan(&f, Purpose::Attestations).unwrap_err();
+        assert!(matches!(err, DiscoveryError::Refused(_)), "{err}");
+        assert!(err.to_string().contains("67108864-byte bound"), "{err}");
+        // The same digest listed five times counts once.
+        let f = found(vec![layer(DSSE_ENVELOPE, '1', big); 5]);
+        assert_eq!(plan(&f, Purpose::Attestations).unwrap().len(), 1);
+        // A simple-signing layer declaring 1 GiB is never fetched.
+        let f = found(vec![layer(SIMPLE_SIGNING, '1', 1 << 30)]);
+        assert!(plan(&f, Purpose::Signatures).unwrap().is_empty());
+    }
 }

@@ -588,6 +588,12 @@ impl Admission {
         matches!(self.basis, Basis::ListedBy(_))
     }
 
+    /// Admitted as a proven-inert signature artifact: never recorded as an
+    /// image (store roots, mirror exports).
+    pub fn is_signature_artifact(&self) -> bool {
+        matches!(self.basis, Basis::Exempt(Exemption::SignatureArtifact))
+    }
+
     /// The verified signatures behind this admission, if any.
     pub fn signatures(&self) -> &[Verified] {
         match &self.basis {

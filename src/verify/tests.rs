@@ -48,6 +48,7 @@ fn image(name: &str) -> (Digest, Vec<SignatureLayer>) {
         layers.push(SignatureLayer {
             media_type: v["mimeType"].as_str().unwrap().to_owned(),
             digest: Digest::sha256_of(&payload),
+            size: 0,
             payload: Bytes::from(payload),
             annotations,
             found_at: format!("{name}/signature-{i}"),
@@ -205,6 +206,7 @@ fn generated(sig_file: &str) -> (Digest, SignatureLayer) {
     let layer = SignatureLayer {
         media_type: SIMPLE_SIGNING.into(),
         digest: Digest::sha256_of(&payload),
+        size: 0,
         payload: Bytes::from(payload),
         annotations,
         found_at: "generated".into(),
@@ -691,6 +693,7 @@ mod bundles {
         let layer = SignatureLayer {
             media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
             digest: Digest::sha256_of(&json),
+            size: 0,
             payload: Bytes::from(json),
             annotations: Default::default(),
             found_at: "referrer".into(),
