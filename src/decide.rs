@@ -65,7 +65,7 @@ pub struct Denial {
     /// `unsupported-signature`, `bad-payload`, `static-fail`,
     /// `source-unconfigured`, `upstream-error`, `wrong-identity`,
     /// `keyless-rejected`, `no-attestation`, `attestation-policy`,
-    /// `internal`.
+    /// `material-refused`, `disguised-artifact`, `internal`.
     pub code: &'static str,
 }
 

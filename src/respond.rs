@@ -16,6 +16,10 @@ use crate::route::RouteError;
 use crate::upstream::{BlobBody, Manifest, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
 use crate::verify::Admission;
 
+/// Set on a manifest admitted as a proven signature artifact (material, not
+/// an image): `mirror` refuses to export it as one.
+pub const ADMISSION_HEADER: &str = "signgate-admission";
+
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
 pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::upstream::FileBody>>;
 

@@ -91,6 +91,9 @@ async fn export_one(
     if top.status != 200 {
         return Err(top.reason());
     }
+    if top.artifact {
+        return Err("signature material, not an image: it travels with the image it signs".into());
+    }
     let digest = top.digest.clone().ok_or("no digest in the answer")?;
     let parsed: Value = serde_json::from_slice(&top.body).map_err(|e| e.to_string())?;
     let mut manifests = Vec::new();

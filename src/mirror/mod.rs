@@ -50,6 +50,8 @@ pub fn split_image(image: &str) -> (String, String) {
 pub(crate) struct Got {
     pub status: u16,
     pub digest: Option<String>,
+    /// Admitted as signature material, not as an image.
+    pub artifact: bool,
     pub body: bytes::Bytes,
 }
 
@@ -76,6 +78,9 @@ pub(crate) async fn get(app: &App, path: &str) -> Result<Got, String> {
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let artifact = response
+        .headers()
+        .contains_key(crate::respond::ADMISSION_HEADER);
     let body = response
         .into_body()
         .collect()
@@ -85,6 +90,7 @@ pub(crate) async fn get(app: &App, path: &str) -> Result<Got, String> {
     Ok(Got {
         status,
         digest,
+        artifact,
         body,
     })
 }
@@ -111,6 +117,7 @@ pub(crate) async fn drain(
         return Err(Got {
             status,
             digest: None,
+            artifact: false,
             body,
         }
         .reason());

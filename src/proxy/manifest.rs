@@ -141,6 +141,14 @@ impl App {
                 }
                 let mut response =
                     respond::manifest(&admission, &manifest, &warnings, method == ReadMethod::Head);
+                // Says what was admitted, so `mirror` never exports signature
+                // material as an image.
+                if admission.is_signature_artifact() {
+                    response.headers_mut().insert(
+                        crate::respond::ADMISSION_HEADER,
+                        HeaderValue::from_static("signature-artifact"),
+                    );
+                }
                 if tag_from_store || manifest.is_from_store() || upstream.is_offline() {
                     response.headers_mut().insert(
                         "signgate-served-from",

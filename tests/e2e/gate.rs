@@ -345,3 +345,57 @@ async fn a_platform_manifest_denied_before_its_index_is_admitted_once_the_index_
         String::from_utf8_lossy(&r.body)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirror_exports_neither_a_disguise_nor_signature_material_as_an_image() {
+    let w = signed_world();
+    let (relabelled, _) = push_relabelled("enf/mirrored-disguise", SIMPLE_SIGNING);
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    write_policy(&policies, &w.trusted.public_pem(), "");
+    let config = dir.path().join("signgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams:\n  - name: registry.test\n    url: \"{}\"\n    insecure: true\n    default: true\npolicies: {}\nno-match-policy: deny\n",
+            w.registry.url(),
+            policies.display()
+        ),
+    )
+    .unwrap();
+    let export = dir.path().join("export");
+    let sig = format!(
+        "registry.test/enf/signed:{}.sig",
+        w.signed.digest.replace(':', "-")
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+        .args(["mirror", "--config", config.to_str().unwrap(), "--to"])
+        .arg(&export)
+        .args([
+            "registry.test/enf/mirrored-disguise:v1",
+            sig.as_str(),
+            "registry.test/enf/signed:v1",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("labelled as a signature artifact, but it is not one"),
+        "{text}"
+    );
+    assert!(text.contains("signature material, not an image"), "{text}");
+    let index = std::fs::read_to_string(export.join("index.json")).unwrap_or_default();
+    assert!(!index.contains(&relabelled.digest), "{index}");
+    assert!(
+        index.contains(&w.signed.digest),
+        "the signed image is exported: {index}"
+    );
+    let record = std::fs::read_to_string(export.join("signgate/export.json")).unwrap_or_default();
+    assert!(record.contains("refused"), "{record}");
+}
