@@ -15,6 +15,7 @@ mod cli;
 mod containerd;
 mod deploy;
 pub mod enforce;
+mod head_denials;
 mod hostile;
 mod keyless;
 mod lifecycle;
