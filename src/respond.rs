@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use crate::oci::{ErrorCode, ErrorEnvelope};
-use crate::proxy::ProxyError;
+use crate::proxy::{Placeholder, ProxyError, PLACEHOLDER_MEDIA_TYPE};
 use crate::route::RouteError;
 use crate::upstream::{BlobBody, Manifest, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
 use crate::verify::Admission;
@@ -90,16 +90,20 @@ pub fn manifest(
     response
 }
 
-/// `head-denials: defer-to-get`: the headers of a denied manifest (digest,
-/// type, length) and no body, so the client's `GET` by digest receives the
-/// denial with its reason. Never carries manifest bytes.
-pub fn deferred_denial_head(manifest: &Manifest) -> Response<ResponseBody> {
+/// `head-denials: defer-to-get`, a `HEAD` by tag of a denied manifest: the
+/// digest, type and size of a placeholder (never the denied manifest's own
+/// digest, which a runtime holding it would use without asking again), so
+/// the client's `GET` by that digest receives the denial with its reason.
+pub fn placeholder_head(placeholder: &Placeholder) -> Response<ResponseBody> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
     let headers = response.headers_mut();
     headers.insert(API_VERSION, REGISTRY_2_0);
-    headers.insert(CONTENT_TYPE, manifest.media_type().clone());
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(manifest.bytes().len()));
-    if let Ok(digest) = HeaderValue::from_str(manifest.digest().as_str()) {
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(PLACEHOLDER_MEDIA_TYPE),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(placeholder.size()));
+    if let Ok(digest) = HeaderValue::from_str(placeholder.digest().as_str()) {
         headers.insert(DOCKER_CONTENT_DIGEST, digest);
     }
     response

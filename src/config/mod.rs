@@ -85,9 +85,11 @@ pub struct TrustConfig {
 pub enum HeadDenials {
     /// `403` on `HEAD` as on `GET` (the default).
     Status,
-    /// Answer a denied `HEAD` with the manifest's digest, size and type (no
-    /// bytes), so the client's `GET` by digest receives the `403` with the
-    /// full reason in its body. No manifest byte is ever served.
+    /// Answer a denied `HEAD` by tag with the digest, size and type of a
+    /// placeholder document (never the denied digest, which a runtime that
+    /// holds it would use without a `GET`; never any bytes), so the
+    /// client's `GET` of the placeholder receives the `403` with the full
+    /// reason in its body. A `HEAD` by digest is `403` as in `Status`.
     DeferToGet,
 }
 

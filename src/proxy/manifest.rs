@@ -29,6 +29,17 @@ impl App {
         client: Option<SocketAddr>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let upstream = self.upstream(target)?;
+        // A placeholder announced for a denied manifest (`head-denials:
+        // defer-to-get`): refused with the denial's reason, nothing fetched.
+        if let Reference::Digest(digest) = reference {
+            if let Some(denial) =
+                self.placeholders
+                    .denial(target.upstream, &target.repository, digest)
+            {
+                tracing::info!(placeholder = %digest, denied = %denial.digest, "placeholder of a denied manifest: denied with the original reason");
+                return Err(ProxyError::Denied((*denial).clone()));
+            }
+        }
         // The client's Accept decides which manifest a tag resolves to
         // (index or single-platform); pass it on, bounded.
         let accept = accept_header(headers);
@@ -157,11 +168,28 @@ impl App {
                 }
                 Ok(response)
             }
+            // Only a HEAD by tag: by digest, a runtime uses the digest it
+            // asked for whatever the answer names, so any 2xx would vouch for
+            // the denied digest.
             Decision::Deny(denial)
-                if method == ReadMethod::Head && self.head_denials == HeadDenials::DeferToGet =>
+                if method == ReadMethod::Head
+                    && self.head_denials == HeadDenials::DeferToGet
+                    && matches!(reference, Reference::Tag(_)) =>
             {
-                tracing::info!(digest = %denial.digest, "denied manifest: HEAD deferred to GET (head-denials: defer-to-get)");
-                Ok(respond::deferred_denial_head(&manifest))
+                let revision = self.gate.policies().revision();
+                match self.placeholders.make(
+                    target.upstream,
+                    upstream.name(),
+                    &target.repository,
+                    &denial,
+                    revision,
+                ) {
+                    Some(placeholder) => {
+                        tracing::info!(digest = %denial.digest, placeholder = %placeholder.digest(), "denied manifest: HEAD answered with a placeholder, its GET is denied (head-denials: defer-to-get)");
+                        Ok(respond::placeholder_head(&placeholder))
+                    }
+                    None => Err(ProxyError::Denied(denial)),
+                }
             }
             Decision::Deny(denial) => Err(ProxyError::Denied(denial)),
         }

@@ -8,6 +8,7 @@
 mod blob;
 mod error;
 mod manifest;
+mod placeholder;
 mod tags;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use http::{Request, Response};
 use tracing::{field::Empty, Instrument};
 
 pub use error::ProxyError;
+pub use placeholder::{Placeholder, PLACEHOLDER_MEDIA_TYPE};
 
 use crate::cache::Caches;
 use crate::config::{BlobMode, Config, HeadDenials};
@@ -38,6 +40,8 @@ pub struct App {
     gate: Gate,
     metrics: Arc<Metrics>,
     head_denials: HeadDenials,
+    /// `head-denials: defer-to-get`: what each placeholder digest stands for.
+    placeholders: placeholder::Placeholders,
 }
 
 impl App {
@@ -83,6 +87,7 @@ impl App {
             ),
             metrics,
             head_denials: config.head_denials,
+            placeholders: placeholder::Placeholders::new().map_err(|e| e.to_string())?,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use signgate::config::{Config, NoMatchPolicy};
+use signgate::config::{Config, HeadDenials, NoMatchPolicy};
 use signgate::policy::PolicySet;
 
 fn deploy(path: &str) -> String {
@@ -47,8 +47,10 @@ fn the_kubernetes_configmaps_hold_valid_configs_and_policies() {
         for (name, text) in configmap_data(&deploy(file)) {
             if name == "signgate.yaml" {
                 let text = text.replace("/etc/signgate/tls", certs.path().to_str().unwrap());
-                Config::parse(&text, &format!("{file}: {name}"), Path::new("/"))
+                let config = Config::parse(&text, &format!("{file}: {name}"), Path::new("/"))
                     .unwrap_or_else(|e| panic!("{e}"));
+                // The mode tests/e2e/head_denials.rs proves safe with containerd.
+                assert_eq!(config.head_denials, HeadDenials::DeferToGet, "{file}");
                 configs += 1;
             } else {
                 policies.push((name.into(), text));
@@ -69,6 +71,7 @@ fn the_example_config_and_runtime_files_agree_on_signgates_address() {
         Path::new("/"),
     )
     .unwrap();
+    assert_eq!(config.head_denials, HeadDenials::DeferToGet);
     let address = config.listen.to_string();
     for file in [
         "containerd/docker.io/hosts.toml",

@@ -16,6 +16,7 @@ mod containerd;
 mod deploy;
 pub mod enforce;
 mod gate;
+mod head_denials;
 mod hostile;
 mod keyless;
 mod lifecycle;
