@@ -73,12 +73,24 @@ impl App {
                 out.insert(name, v.clone());
             }
         }
-        let content_type = response
+        // A manifest is never served through the blob endpoint: runtimes
+        // that retry a denied manifest as a blob (containerd 1.7–2.x) must
+        // not learn it exists. Blobs are served as octet streams.
+        let as_manifest = response
             .headers()
             .get(CONTENT_TYPE)
-            .cloned()
-            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-        out.insert(CONTENT_TYPE, content_type);
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::oci::is_manifest_media_type);
+        if as_manifest {
+            return Err(ProxyError::BlobNotAdmitted {
+                repository: target.repository.clone(),
+                digest: digest.clone(),
+            });
+        }
+        out.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
             out.insert(DOCKER_CONTENT_DIGEST, v);
         }

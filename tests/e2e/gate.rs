@@ -399,3 +399,44 @@ async fn mirror_exports_neither_a_disguise_nor_signature_material_as_an_image() 
     let record = std::fs::read_to_string(export.join("signgate/export.json")).unwrap_or_default();
     assert!(record.contains("refused"), "{record}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_manifest_cannot_be_fetched_through_the_blob_endpoint_even_under_passthrough() {
+    // A fake upstream that serves manifests on its blob endpoint with their
+    // manifest media type (Debian's registry answers 404 there; others do
+    // not), as containerd 1.7+ asks after a manifest 403.
+    const M: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    let digest = sha256(M.as_bytes());
+    let fake = Fake::start(move |r| {
+        if r.path.starts_with("/v2/lib/app/manifests/sha256:")
+            || r.path.starts_with("/v2/lib/app/blobs/sha256:")
+        {
+            reply(StatusCode::OK, &[("content-type", OCI_MANIFEST)], M)
+        } else {
+            not_found()
+        }
+    })
+    .await;
+    let sg = Signgate::start(
+        &[Up::new("fake.test", &fake.url()).default()],
+        "blobs: passthrough\nno-match-policy: deny\n",
+    );
+    denial_of(
+        &send(
+            Method::GET,
+            &sg.url(&format!("/v2/lib/app/manifests/{digest}")),
+            &[("accept", OCI_MANIFEST)],
+        )
+        .await,
+    );
+    for method in [Method::HEAD, Method::GET] {
+        let r = send(
+            method.clone(),
+            &sg.url(&format!("/v2/lib/app/blobs/{digest}")),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 403, "{method}: a manifest served as a blob");
+        assert!(!r.body.windows(13).any(|w| w == b"schemaVersion"));
+    }
+}
