@@ -353,3 +353,7 @@ fn blobs(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
