@@ -156,3 +156,173 @@ async fn after_an_outage_admitted_images_come_from_the_store_verified_again() {
     let m = denial_of(&pull(&sg, "enf/kept", "v1").await);
     assert!(m.contains("signature by an untrusted key"), "{m}");
 }
+
+/// Digests of a repository's cosign signature manifest for `digest` and of
+/// its layers, asked of the registry directly.
+async fn signature_digests(registry_url: &str, repo: &str, digest: &str) -> Vec<String> {
+    let tag = digest.replace(':', "-") + ".sig";
+    let r = crate::support::http::send(
+        http::Method::GET,
+        &format!("{registry_url}/v2/{repo}/manifests/{tag}"),
+        &[(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{repo}:{tag}");
+    let mut out = vec![image::sha256(&r.body)];
+    for layer in r.json()["layers"].as_array().unwrap() {
+        out.push(layer["digest"].as_str().unwrap().to_owned());
+    }
+    out
+}
+
+fn stored(store: &Path, digest: &str) -> bool {
+    store
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+        .exists()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_images_signature_material_is_not_kept_an_admitted_ones_is() {
+    let registry = Registry::start(RegistryAuth::None);
+    let (trusted, untrusted) = (KeyPair::generate(), KeyPair::generate());
+    let work = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for (repo, key) in [("enf/admitted", &trusted), ("enf/denied", &untrusted)] {
+        let dir = work.path().join(repo.replace('/', "-"));
+        let mut layout = Layout::new(&dir);
+        let m = layout.image("amd64", &[("c.txt", repo.as_bytes())]);
+        layout.tag(&m, "v1");
+        image::push(&dir, "v1", &format!("{}/{repo}:v1", registry.host()), None);
+        key.sign(&format!("{}/{repo}@{}", registry.host(), m.digest), false);
+        digests.push(m.digest);
+    }
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    write_policy(&policies, &trusted.public_pem(), "");
+    let store = work.path().join("store");
+    let sg = start(&registry.url(), &policies, &store);
+
+    let m = denial_of(&pull(&sg, "enf/denied", "v1").await);
+    assert!(m.contains("signature by an untrusted key"), "{m}");
+    assert_eq!(pull(&sg, "enf/admitted", "v1").await.status, 200);
+    // A second denied pull (cached verdict) keeps nothing either.
+    denial_of(&pull(&sg, "enf/denied", &digests[1]).await);
+
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    let roots = index["manifests"].as_array().unwrap();
+    let names: Vec<&str> = roots
+        .iter()
+        .map(|r| {
+            r["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("enf/denied")),
+        "no root of the denied image: {names:?}"
+    );
+    for d in signature_digests(&registry.url(), "enf/denied", &digests[1]).await {
+        assert!(!stored(&store, &d), "denied signature material {d} kept");
+    }
+    assert!(!stored(&store, &digests[1]), "the denied manifest kept");
+
+    // The admitted image's material is kept, marked as material of it.
+    let sig_name = format!(
+        "registry.test/enf/admitted:{}.sig",
+        digests[0].replace(':', "-")
+    );
+    let sig_root = roots
+        .iter()
+        .find(|r| r["annotations"]["org.opencontainers.image.ref.name"] == sig_name.as_str())
+        .unwrap_or_else(|| panic!("{sig_name} in {names:?}"));
+    assert_eq!(
+        sig_root["annotations"]["dev.signgate.material-of"],
+        digests[0].as_str()
+    );
+    assert!(
+        sig_root["annotations"]
+            .get("dev.signgate.verified-at")
+            .is_none(),
+        "material is not 'verified': {sig_root}"
+    );
+    for d in signature_digests(&registry.url(), "enf/admitted", &digests[0]).await {
+        assert!(
+            stored(&store, &d),
+            "admitted signature material {d} missing"
+        );
+    }
+    let image_root = roots
+        .iter()
+        .find(|r| {
+            r["annotations"]["org.opencontainers.image.ref.name"] == "registry.test/enf/admitted:v1"
+        })
+        .unwrap();
+    assert!(image_root["annotations"]["dev.signgate.verified-at"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_byte_store_stays_within_budget_after_several_pulls() {
+    let registry = Registry::start(RegistryAuth::None);
+    let key = KeyPair::generate();
+    let work = tempfile::tempdir().unwrap();
+    let repos = ["enf/one", "enf/two", "enf/three"];
+    for repo in repos {
+        let dir = work.path().join(repo.replace('/', "-"));
+        let mut layout = Layout::new(&dir);
+        let m = layout.image("amd64", &[("c.txt", repo.as_bytes())]);
+        layout.tag(&m, "v1");
+        image::push(&dir, "v1", &format!("{}/{repo}:v1", registry.host()), None);
+        key.sign(&format!("{}/{repo}@{}", registry.host(), m.digest), false);
+    }
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    write_policy(&policies, &key.public_pem(), "");
+    let store = work.path().join("store");
+    let config = format!(
+        "policies: {}\nno-match-policy: deny\nstore:\n  path: {}\n  budget-bytes: 1000\n",
+        policies.display(),
+        store.display()
+    );
+    let blob_bytes = || -> u64 {
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    for round in 0..2 {
+        let sg = Signgate::start(
+            &[Up::new("registry.test", &registry.url()).default()],
+            &config,
+        );
+        for repo in repos {
+            let (ok, out) = copy(
+                &sg,
+                repo,
+                &work
+                    .path()
+                    .join(format!("{round}-{}", repo.replace('/', "-"))),
+            );
+            assert!(ok, "{out}");
+        }
+        drop(sg);
+        // Roots, signatures and blobs alike exceed 1,000 bytes: GC (as the
+        // server runs it) brings the store back within budget.
+        let before = blob_bytes();
+        assert!(before > 1000, "the pulls were kept: {before} bytes");
+        let kept = signgate::store::Store::open(&store, 1000).unwrap();
+        let report = kept.gc().await.unwrap();
+        assert!(kept.used_bytes() <= 1000, "{report:?}");
+        assert!(report.dropped_roots > 0, "{report:?}");
+        assert!(
+            blob_bytes() <= 1000,
+            "{} bytes on disk: {report:?}",
+            blob_bytes()
+        );
+    }
+}
