@@ -24,7 +24,7 @@ use crate::oci::{Digest, MAX_MANIFEST_BYTES};
 use crate::policy::PolicySet;
 use crate::proxy::App;
 use crate::store::{
-    parse_export_json, references_in, Descriptor, ExportDocument, ExportReader, IndexEntry,
+    material_subject, parse_export_json, references_in, Descriptor, ExportDocument, ExportReader, IndexEntry,
     ManifestRefs, RootRef, Store,
 };
 
@@ -223,14 +223,18 @@ fn classify(
             annotations: Default::default(),
             ..descriptor
         };
-        match (&root, &entry.material_of) {
-            (RootRef::Tag(..), Some(subject)) => material.push(Material {
-                subject: subject.clone(),
-                root,
-                descriptor,
-            }),
-            (RootRef::Tag(..), None) => tagged.push((root, descriptor)),
-            (RootRef::Digest(..), _) => by_digest.push((root, descriptor)),
+        // The subject is what the tag's name says: the export's own
+        // annotations (a `material-of` claim included) are not believed.
+        match &root {
+            RootRef::Tag(_, _, tag) => match material_subject(tag.as_str()) {
+                Some(subject) => material.push(Material {
+                    subject,
+                    root,
+                    descriptor,
+                }),
+                None => tagged.push((root, descriptor)),
+            },
+            RootRef::Digest(..) => by_digest.push((root, descriptor)),
         }
     }
     tagged.extend(by_digest);

@@ -16,6 +16,7 @@ mod containerd;
 mod deploy;
 pub mod enforce;
 mod hostile;
+mod hostile_export;
 mod keyless;
 mod lifecycle;
 mod mirror;
