@@ -24,8 +24,8 @@ use crate::oci::{Digest, MAX_MANIFEST_BYTES};
 use crate::policy::PolicySet;
 use crate::proxy::App;
 use crate::store::{
-    material_subject, parse_export_json, references_in, Descriptor, ExportDocument, ExportReader, IndexEntry,
-    ManifestRefs, RootRef, Store,
+    material_subject, parse_export_json, references_in, Descriptor, ExportDocument, ExportReader,
+    IndexEntry, ManifestRefs, RootRef, Store,
 };
 
 /// What an import did.

@@ -68,8 +68,9 @@ impl Store {
         let _roots_fixed = self.inner.index_writer.lock().await;
         let mut memo = HashMap::new();
         let mut reachable = HashSet::new();
-        for root in self.index().root_digests() {
-            reachable.extend(self.closure(&root, &mut memo).await?.all);
+        let roots = self.index().root_digests();
+        for root in &roots {
+            reachable.extend(self.closure(root, &mut memo).await?.all);
         }
         let mut report = GcReport::default();
         let mut dirs = Vec::new();

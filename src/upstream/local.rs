@@ -367,7 +367,7 @@ impl Upstream {
             Some(tag) => store.resolve_tag(&self.name, repository, tag),
             None => store.retained(&self.name, repository, digest),
         };
-        if !current.is_some_and(|d| &d.digest == digest) {
+        if current.is_none_or(|d| &d.digest != digest) {
             self.keep(digest, manifest.bytes()).await;
             let descriptor = descriptor(manifest);
             let result = match tag {

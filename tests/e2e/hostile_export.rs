@@ -314,8 +314,7 @@ fn an_export_on_read_only_media_imports_and_is_never_written() {
         let name = sig_name(&export, repo);
         let sig = entry(&index, &name).unwrap_or_else(|| panic!("{name}: {:?}", names(&index)));
         assert_eq!(
-            sig["annotations"]["dev.signgate.material-of"],
-            image["digest"],
+            sig["annotations"]["dev.signgate.material-of"], image["digest"],
             "{sig}"
         );
         assert!(sig["annotations"].get("dev.signgate.verified-at").is_none());
@@ -354,7 +353,10 @@ fn a_tmp_link_is_refused_before_anything_and_its_target_survives() {
             && out.contains("nothing of it was read"),
         "{out}"
     );
-    assert_eq!(std::fs::read(victim.join("canary")).unwrap(), b"must survive");
+    assert_eq!(
+        std::fs::read(victim.join("canary")).unwrap(),
+        b"must survive"
+    );
     assert_eq!(contents(&site.store), before, "the site's store changed");
 }
 
@@ -422,7 +424,9 @@ fn a_signature_tag_of_a_digest_never_admitted_is_not_a_root() {
     // annotation) to be material of the admitted app.
     let mut index = index_of(&export);
     let app_digest = entry(&index, "registry.test/mir/app:v1").unwrap()["digest"].clone();
-    let real_sig = entry(&index, &sig_name(&export, "mir/app")).unwrap().clone();
+    let real_sig = entry(&index, &sig_name(&export, "mir/app"))
+        .unwrap()
+        .clone();
     let mut bogus = Vec::new();
     for (n, claim) in [(1, None), (2, Some(app_digest))] {
         let subject = image::sha256(format!("never admitted {n}").as_bytes());
@@ -435,7 +439,11 @@ fn a_signature_tag_of_a_digest_never_admitted_is_not_a_root() {
         index["manifests"].as_array_mut().unwrap().push(root);
         bogus.push(name);
     }
-    std::fs::write(export.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(
+        export.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
     let site = site(&work.path().join("site"), &e.key, &e.key);
     let (code, out, _) = import(&export, &site);
     assert_eq!(code, Some(1), "{out}");
