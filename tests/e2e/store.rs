@@ -326,3 +326,102 @@ async fn a_thousand_byte_store_stays_within_budget_after_several_pulls() {
         );
     }
 }
+
+/// A cosign v3 bundle stored as an OCI referrer of `subject` in a registry
+/// without the referrers API (as cosign writes it: the referrer manifest,
+/// and an index under the tag `sha256-<hex>`); the referrer's digest and
+/// the bundle's.
+async fn push_bundle_referrer(url: &str, repo: &str, subject: &str, bundle: &str) -> (String, String) {
+    use crate::support::image::{OCI_INDEX, OCI_MANIFEST};
+    use crate::support::sigstore_ca::{push_blob, put_manifest, BUNDLE_V03};
+    let subject_manifest = crate::support::http::send(
+        http::Method::GET,
+        &format!("{url}/v2/{repo}/manifests/{subject}"),
+        &[("accept", OCI_MANIFEST)],
+    )
+    .await;
+    let empty = push_blob(url, repo, b"{}").await;
+    let layer = push_blob(url, repo, bundle.as_bytes()).await;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": BUNDLE_V03,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": empty},
+        "layers": [{"mediaType": BUNDLE_V03, "size": bundle.len(), "digest": layer}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_manifest.body.len()},
+    }))
+    .unwrap();
+    let referrer = image::sha256(&manifest);
+    put_manifest(url, repo, &referrer, OCI_MANIFEST, &manifest).await;
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": referrer, "size": manifest.len(),
+            "artifactType": "application/vnd.oci.empty.v1+json"}],
+    }))
+    .unwrap();
+    put_manifest(url, repo, &subject.replace(':', "-"), OCI_INDEX, &index).await;
+    (referrer, layer)
+}
+
+/// Referrers (cosign v3 bundles) travel the longest way into the store: the
+/// referrer list, each referrer manifest, each bundle, each tied back to its
+/// subject. Kept for the admitted image — enough to verify it again with
+/// the upstream gone — and nothing of the denied one's.
+#[tokio::test(flavor = "multi_thread")]
+async fn bundle_referrers_are_kept_for_an_admitted_image_only_and_verify_it_offline() {
+    use crate::support::sigstore_ca::{cosign_sign_statement, LeafIdentity, TestSigstore};
+    let registry = Registry::start(RegistryAuth::None);
+    let ca = TestSigstore::new();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("trusted_root.json"), ca.trusted_root_json()).unwrap();
+    let mut subjects = Vec::new();
+    for (repo, who) in [("kl/admitted", "builder@example.test"), ("kl/denied", "eve@example.test")] {
+        let dir = work.path().join(repo.replace('/', "-"));
+        let mut layout = Layout::new(&dir);
+        let m = layout.image("amd64", &[("c.txt", repo.as_bytes())]);
+        layout.tag(&m, "v1");
+        image::push(&dir, "v1", &format!("{}/{repo}:v1", registry.host()), None);
+        let signer = ca.issue(&LeafIdentity::email(who, "https://issuer.example.test"));
+        let bundle = signer.bundle_v03(&ca, &cosign_sign_statement(&m.digest));
+        let (referrer, layer) = push_bundle_referrer(&registry.url(), repo, &m.digest, &bundle).await;
+        subjects.push((m.digest, referrer, layer));
+    }
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("keyless.yaml"),
+        "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: keyless}\nspec:\n  images: [{glob: \"registry.test/kl/**\"}]\n  authorities:\n    - keyless:\n        trustRootRef: test\n        identities: [{issuer: \"https://issuer.example.test\", subject: \"builder@example.test\"}]\n",
+    )
+    .unwrap();
+    let store = work.path().join("store");
+    let config = format!(
+        "policies: {}\nno-match-policy: deny\ntrust:\n  roots:\n    test: {}\nstore:\n  path: {}\n",
+        policies.display(),
+        work.path().join("trusted_root.json").display(),
+        store.display()
+    );
+    let url = registry.url();
+    let up = [Up::new("registry.test", &url).default()];
+    let sg = Signgate::start(&up, &config);
+    assert_eq!(pull(&sg, "kl/admitted", "v1").await.status, 200);
+    denial_of(&pull(&sg, "kl/denied", "v1").await);
+
+    let index = std::fs::read_to_string(store.join("index.json")).unwrap();
+    let (admitted, referrer, bundle) = &subjects[0];
+    let tag_root = format!("registry.test/kl/admitted:{}\"", admitted.replace(':', "-"));
+    assert!(index.contains(&tag_root), "{index}");
+    assert!(stored(&store, referrer) && stored(&store, bundle), "{index}");
+    let (denied, referrer, bundle) = &subjects[1];
+    assert!(!index.contains("kl/denied"), "{index}");
+    for d in [denied, referrer, bundle] {
+        assert!(!stored(&store, d), "{d} of the denied image kept");
+    }
+
+    // The upstream goes; a fresh signgate verifies from what was kept.
+    registry.stop();
+    drop(sg);
+    let sg = Signgate::start(&up, &config);
+    let r = pull(&sg, "kl/admitted", "v1").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("signgate-served-from"), Some("local-store"));
+}
