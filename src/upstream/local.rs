@@ -359,6 +359,13 @@ impl Upstream {
         let Some(store) = self.writable() else {
             return;
         };
+        // A signature tag a client pulled (cosign, podman verifying for
+        // themselves) is not an image: never an admitted root, only
+        // material of its subject, kept if that is admitted.
+        if let Some(tag) = tag.filter(|t| material_subject(t.as_str()).is_some()) {
+            self.hold_tagged(repository, tag, manifest);
+            return;
+        }
         let digest = manifest.digest();
         store.touch(digest);
         // Already recorded (every later pull of the image): no index.json
