@@ -408,3 +408,24 @@ async fn record(store: &Store, admitted: &[Admitted], material: &[Material]) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_and_a_store_must_not_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (export, store) = (dir.path().join("export"), dir.path().join("store"));
+        std::fs::create_dir(&export).unwrap();
+        assert!(refuse_overlap(&export, &store).is_ok());
+        for (e, s) in [
+            (export.clone(), export.clone()),
+            (export.clone(), export.join("store")),
+            (export.join("."), dir.path().to_path_buf()),
+        ] {
+            let err = refuse_overlap(&e, &s).unwrap_err();
+            assert!(err.contains("overlap"), "{err}");
+        }
+    }
+}

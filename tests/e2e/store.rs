@@ -209,8 +209,17 @@ async fn a_denied_images_signature_material_is_not_kept_an_admitted_ones_is() {
     let m = denial_of(&pull(&sg, "enf/denied", "v1").await);
     assert!(m.contains("signature by an untrusted key"), "{m}");
     assert_eq!(pull(&sg, "enf/admitted", "v1").await.status, 200);
-    // A second denied pull (cached verdict) keeps nothing either.
+    // A second denied pull (cached verdict) keeps nothing either, nor does
+    // a client fetching the denied image's signature itself (as cosign and
+    // podman do): whatever the gate answers, it is not an admitted image.
     denial_of(&pull(&sg, "enf/denied", &digests[1]).await);
+    let sig_tag = format!("{}.sig", digests[1].replace(':', "-"));
+    let direct = pull(&sg, "enf/denied", &sig_tag).await;
+    assert!(
+        direct.status == 200 || direct.status == 403,
+        "{}",
+        direct.status
+    );
 
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
@@ -331,7 +340,12 @@ async fn a_thousand_byte_store_stays_within_budget_after_several_pulls() {
 /// without the referrers API (as cosign writes it: the referrer manifest,
 /// and an index under the tag `sha256-<hex>`); the referrer's digest and
 /// the bundle's.
-async fn push_bundle_referrer(url: &str, repo: &str, subject: &str, bundle: &str) -> (String, String) {
+async fn push_bundle_referrer(
+    url: &str,
+    repo: &str,
+    subject: &str,
+    bundle: &str,
+) -> (String, String) {
     use crate::support::image::{OCI_INDEX, OCI_MANIFEST};
     use crate::support::sigstore_ca::{push_blob, put_manifest, BUNDLE_V03};
     let subject_manifest = crate::support::http::send(
@@ -373,9 +387,16 @@ async fn bundle_referrers_are_kept_for_an_admitted_image_only_and_verify_it_offl
     let registry = Registry::start(RegistryAuth::None);
     let ca = TestSigstore::new();
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("trusted_root.json"), ca.trusted_root_json()).unwrap();
+    std::fs::write(
+        work.path().join("trusted_root.json"),
+        ca.trusted_root_json(),
+    )
+    .unwrap();
     let mut subjects = Vec::new();
-    for (repo, who) in [("kl/admitted", "builder@example.test"), ("kl/denied", "eve@example.test")] {
+    for (repo, who) in [
+        ("kl/admitted", "builder@example.test"),
+        ("kl/denied", "eve@example.test"),
+    ] {
         let dir = work.path().join(repo.replace('/', "-"));
         let mut layout = Layout::new(&dir);
         let m = layout.image("amd64", &[("c.txt", repo.as_bytes())]);
@@ -383,7 +404,8 @@ async fn bundle_referrers_are_kept_for_an_admitted_image_only_and_verify_it_offl
         image::push(&dir, "v1", &format!("{}/{repo}:v1", registry.host()), None);
         let signer = ca.issue(&LeafIdentity::email(who, "https://issuer.example.test"));
         let bundle = signer.bundle_v03(&ca, &cosign_sign_statement(&m.digest));
-        let (referrer, layer) = push_bundle_referrer(&registry.url(), repo, &m.digest, &bundle).await;
+        let (referrer, layer) =
+            push_bundle_referrer(&registry.url(), repo, &m.digest, &bundle).await;
         subjects.push((m.digest, referrer, layer));
     }
     let policies = work.path().join("policies");
@@ -410,7 +432,10 @@ async fn bundle_referrers_are_kept_for_an_admitted_image_only_and_verify_it_offl
     let (admitted, referrer, bundle) = &subjects[0];
     let tag_root = format!("registry.test/kl/admitted:{}\"", admitted.replace(':', "-"));
     assert!(index.contains(&tag_root), "{index}");
-    assert!(stored(&store, referrer) && stored(&store, bundle), "{index}");
+    assert!(
+        stored(&store, referrer) && stored(&store, bundle),
+        "{index}"
+    );
     let (denied, referrer, bundle) = &subjects[1];
     assert!(!index.contains("kl/denied"), "{index}");
     for d in [denied, referrer, bundle] {
