@@ -30,6 +30,7 @@ const MAX_EXPECTED: usize = 16 * 1024;
 /// A verdict follows discovery within one request; anything older belongs
 /// to a digest that was not admitted.
 const TTL: Duration = Duration::from_secs(600);
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One piece of material.
 #[derive(Debug, Clone)]
@@ -63,6 +64,9 @@ pub(super) struct Pending {
     /// Platform manifests an admitted index lists.
     children: HashMap<Digest, Instant>,
     bytes: usize,
+    /// When entries were last aged out: at most once a second, so a hold
+    /// costs a map insert, not a scan of every entry.
+    expired_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -170,6 +174,9 @@ impl Pending {
             e.subjects.retain(|s| s != subject);
             !e.subjects.is_empty()
         });
+        if held.since.elapsed() >= TTL {
+            return Vec::new();
+        }
         held.items
     }
 
@@ -179,6 +186,13 @@ impl Pending {
     }
 
     fn expire(&mut self, now: Instant) {
+        if self
+            .expired_at
+            .is_some_and(|t| now.duration_since(t) < EXPIRY_INTERVAL)
+        {
+            return;
+        }
+        self.expired_at = Some(now);
         let mut freed = 0;
         self.held.retain(|_, h| {
             let keep = now.duration_since(h.since) < TTL;

@@ -411,6 +411,7 @@ fn a_fifo_among_the_blobs_is_refused_within_seconds() {
         "{out}"
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("NOTE: the export with a FIFO was refused in {took:?}");
     assert!(contents(&site.store).0.is_empty());
 }
 
