@@ -1,17 +1,32 @@
 //! `signgate mirror import DIR`: check an export, verify every image in it
-//! offline with this site's policies, and keep what passes.
+//! offline with this site's policies, and keep exactly what passes.
+//!
+//! The export is presumed hostile. It is read only through
+//! [`ExportReader`], which never writes to it and refuses it whole if
+//! anything in it is not a directory or a regular file. Then, in order,
+//! and nothing is written to the site's store before the last step:
+//! 1. every blob must hash to its name;
+//! 2. every image root (tag or digest) is decided by the site's own
+//!    policies and roots, offline, from the export alone;
+//! 3. signature-material roots (`sha256-<hex>.sig`, `.att`, the referrers
+//!    tag schema) are kept only when their subject was admitted in step 2;
+//! 4. exactly what the kept roots reach is copied (hashed again as it is
+//!    written) and the roots are recorded. A failure while copying removes
+//!    what this import wrote and nothing references.
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-
-use tokio::io::AsyncReadExt;
 
 use super::get;
 use super::progress::Progress;
-use crate::config::{Config, Mode, StoreConfig};
-use crate::oci::{Digest, DigestHasher, RegistryName, Repository, Tag};
+use crate::config::{Config, Mode};
+use crate::oci::{Digest, MAX_MANIFEST_BYTES};
 use crate::policy::PolicySet;
 use crate::proxy::App;
-use crate::store::{Descriptor, Store, REF_NAME_ANNOTATION};
+use crate::store::{
+    material_subject, parse_export_json, references_in, Descriptor, ExportDocument, ExportReader,
+    IndexEntry, ManifestRefs, RootRef, Store,
+};
 
 /// What an import did.
 pub struct ImportReport {
@@ -20,27 +35,19 @@ pub struct ImportReport {
     pub blobs: usize,
 }
 
-/// One `index.json` root of the export.
-struct Root {
-    registry: RegistryName,
-    repository: Repository,
-    tag: Option<Tag>,
+/// An image root the site's policies admitted, and every digest of it they
+/// admitted (the root, and the platform manifests of an index).
+struct Admitted {
+    root: RootRef,
     descriptor: Descriptor,
+    digests: Vec<Digest>,
 }
 
-impl Root {
-    fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
-    }
-
-    /// `.sig`, `.att`, `.sbom` and referrers-tag-schema tags: signature
-    /// material, not images.
-    fn is_material(&self) -> bool {
-        self.tag.as_ref().is_some_and(|t| {
-            let t = t.as_str();
-            t.starts_with("sha256-") || t.starts_with("sha512-")
-        })
-    }
+/// A signature-material root kept for an admitted subject.
+struct Material {
+    root: RootRef,
+    descriptor: Descriptor,
+    subject: Digest,
 }
 
 pub async fn import(
@@ -52,45 +59,45 @@ pub async fn import(
         .store
         .as_ref()
         .ok_or("import needs a 'store' in the configuration: where imported images are kept")?;
+    refuse_overlap(dir, &target.path)?;
+    // 0. The tree itself: only directories and regular files, read only.
+    let owned = dir.to_path_buf();
+    let export = tokio::task::spawn_blocking(move || ExportReader::open(&owned))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     // 1. Every blob must be what its name says, before anything else.
-    let blobs = check_blobs(dir).await?;
+    let blobs = check_blobs(&export).await?;
     // 2. Every image, verified offline from the export alone.
     let mut source_config = config.clone();
     source_config.mode = Mode::Offline;
-    source_config.store = Some(StoreConfig {
-        path: dir.to_path_buf(),
-        budget_bytes: u64::MAX,
-    });
-    let app = App::new(&source_config, policies)?;
-    let source = app
-        .store()
-        .cloned()
-        .ok_or("internal: import without a source store")?;
-    let roots = roots(&source)?;
-    let images: Vec<&Root> = roots
-        .iter()
-        .filter(|r| !r.is_material() && r.tag.is_some())
-        .collect();
-    let progress = Progress::new(images.len() as u64);
+    source_config.store = None;
+    let app = App::over_export(&source_config, policies, &export)?;
     let mut report = ImportReport {
         imported: Vec::new(),
         refused: Vec::new(),
-        blobs: blobs.len(),
+        blobs,
     };
-    let mut admitted: Vec<&Root> = Vec::new();
-    let mut admitted_children: Vec<Digest> = Vec::new();
-    for root in images {
-        let tag = root.tag.as_ref().map(Tag::as_str).unwrap_or_default();
-        let image = format!("{}:{tag}", root.name());
+    let entries = export.entries();
+    let (images, material) = classify(&entries, &mut report);
+    let progress = Progress::new(images.len() as u64);
+    let mut admitted = Vec::new();
+    for (root, descriptor) in images {
+        let image = root.to_string();
         progress.image(&image);
-        match verify_image(&app, &source, root).await {
-            Ok(children) => {
+        let verdict = match verify_image(&app, &export, &root, &descriptor).await {
+            Ok(digests) => complete(&export, &digests).await.map(|()| digests),
+            Err(reason) => Err(reason),
+        };
+        match verdict {
+            Ok(digests) => {
                 progress.done(&image, "verified");
-                report
-                    .imported
-                    .push((image, root.descriptor.digest.to_string()));
-                admitted_children.extend(children);
-                admitted.push(root);
+                report.imported.push((image, descriptor.digest.to_string()));
+                admitted.push(Admitted {
+                    root,
+                    descriptor,
+                    digests,
+                });
             }
             Err(reason) => {
                 progress.done(&image, &format!("REFUSED: {reason}"));
@@ -99,193 +106,326 @@ pub async fn import(
         }
     }
     progress.finish();
-    // 3. Copy, then make the admitted images (and their material) servable.
-    let store = Store::open(&target.path, target.budget_bytes).map_err(|e| e.to_string())?;
-    for (digest, path) in &blobs {
-        copy_blob(&store, digest, path).await?;
-    }
-    for root in roots.iter() {
-        let wanted = admitted.iter().any(|a| std::ptr::eq(*a, root))
-            || root.is_material()
-            || (root.tag.is_none() && admitted_children.contains(&root.descriptor.digest));
-        if !wanted {
-            continue;
+    // 3. Signature material only for what was admitted.
+    let admitted_digests: HashSet<&Digest> =
+        admitted.iter().flat_map(|a| a.digests.iter()).collect();
+    let mut kept_material = Vec::new();
+    for m in material {
+        if admitted_digests.contains(&m.subject) {
+            kept_material.push(m);
+        } else {
+            report.refused.push((
+                m.root.to_string(),
+                format!(
+                    "signature material of {}, which no admitted image of this export is; not imported",
+                    m.subject
+                ),
+            ));
         }
-        let result = match &root.tag {
-            Some(tag) => {
-                store
-                    .set_tag(
-                        &root.registry,
-                        &root.repository,
-                        tag,
-                        root.descriptor.clone(),
-                    )
-                    .await
-            }
-            None => {
-                store
-                    .retain(&root.registry, &root.repository, root.descriptor.clone())
-                    .await
-            }
-        };
-        result.map_err(|e| format!("recording {}: {e}", root.name()))?;
     }
-    // What was copied but not admitted has no root: collect it now.
-    store.gc_unreferenced().await.map_err(|e| e.to_string())?;
+    if admitted.is_empty() {
+        return Ok(report);
+    }
+    // 4. Copy exactly what the kept roots reach, then record them.
+    let keep = closure(
+        &export,
+        admitted
+            .iter()
+            .map(|a| &a.descriptor.digest)
+            .chain(kept_material.iter().map(|m| &m.descriptor.digest)),
+    )
+    .await?;
+    let store = Store::open(&target.path, target.budget_bytes).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    let copied = copy_all(&store, &export, &keep, &mut written).await;
+    let recorded = match copied {
+        Ok(()) => record(&store, &admitted, &kept_material).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        if let Err(cleanup) = store.discard_unreferenced(&written).await {
+            tracing::warn!(error = %cleanup, "could not remove what a failed import wrote");
+        }
+        return Err(e);
+    }
     Ok(report)
 }
 
+/// Import reads the export and writes the site's store: they must be
+/// different trees, neither inside the other.
+fn refuse_overlap(export: &Path, store: &Path) -> Result<(), String> {
+    let resolve = |p: &Path| -> PathBuf {
+        std::fs::canonicalize(p).unwrap_or_else(|_| {
+            match (
+                p.parent().and_then(|d| std::fs::canonicalize(d).ok()),
+                p.file_name(),
+            ) {
+                (Some(parent), Some(name)) => parent.join(name),
+                _ => p.to_path_buf(),
+            }
+        })
+    };
+    let (export_abs, store_abs) = (resolve(export), resolve(store));
+    if export_abs.starts_with(&store_abs) || store_abs.starts_with(&export_abs) {
+        return Err(format!(
+            "the export {} and the store {} overlap: import from a separate directory",
+            export.display(),
+            store.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Hash every blob of the export; the first whose content is not its name
+/// is an error naming the file.
+async fn check_blobs(export: &ExportReader) -> Result<usize, String> {
+    let digests: BTreeSet<Digest> = export.blob_digests().into_iter().collect();
+    for digest in &digests {
+        let path = export
+            .blob_path(digest)
+            .map_or_else(String::new, |p| p.display().to_string());
+        let actual = export.hash_blob(digest).await.map_err(|e| e.to_string())?;
+        if actual.as_ref() != Some(digest) {
+            let actual = actual.map_or_else(|| "nothing".into(), |d| d.to_string());
+            return Err(format!(
+                "{path}: content does not match its name (it hashes to {actual}); the export was altered or damaged"
+            ));
+        }
+    }
+    Ok(digests.len())
+}
+
+/// Image roots to verify (tags first, so an index is decided before a
+/// digest root of one of its platform manifests), and material roots to
+/// decide after them. Entries signgate would not have written are refused.
+fn classify(
+    entries: &[IndexEntry],
+    report: &mut ImportReport,
+) -> (Vec<(RootRef, Descriptor)>, Vec<Material>) {
+    let mut tagged = Vec::new();
+    let mut by_digest = Vec::new();
+    let mut material = Vec::new();
+    for entry in entries {
+        let (Some(root), Some(descriptor)) = (entry.root.clone(), entry.descriptor.clone()) else {
+            let what = entry.name.clone().unwrap_or_else(|| {
+                entry
+                    .descriptor
+                    .as_ref()
+                    .map_or_else(|| "an index.json entry".into(), |d| d.digest.to_string())
+            });
+            report.refused.push((
+                what,
+                "not a root signgate exports (no usable registry/repository:tag or @digest name, or no usable digest); not imported".into(),
+            ));
+            continue;
+        };
+        let descriptor = Descriptor {
+            annotations: Default::default(),
+            ..descriptor
+        };
+        // The subject is what the tag's name says: the export's own
+        // annotations (a `material-of` claim included) are not believed.
+        match &root {
+            RootRef::Tag(_, _, tag) => match material_subject(tag.as_str()) {
+                Some(subject) => material.push(Material {
+                    subject,
+                    root,
+                    descriptor,
+                }),
+                None => tagged.push((root, descriptor)),
+            },
+            RootRef::Digest(..) => by_digest.push((root, descriptor)),
+        }
+    }
+    tagged.extend(by_digest);
+    (tagged, material)
+}
+
 /// GET the image (and every platform manifest of it the export holds)
-/// through the offline pipeline; the child digests admitted.
-async fn verify_image(app: &App, source: &Store, root: &Root) -> Result<Vec<Digest>, String> {
-    let name = root.name();
-    let tag = root.tag.as_ref().map(Tag::as_str).unwrap_or_default();
-    let top = get(app, &format!("/v2/{name}/manifests/{tag}")).await?;
+/// through the offline pipeline; the digests admitted.
+async fn verify_image(
+    app: &App,
+    export: &ExportReader,
+    root: &RootRef,
+    descriptor: &Descriptor,
+) -> Result<Vec<Digest>, String> {
+    let name = format!("{}/{}", root.registry(), root.repository());
+    let reference = match root {
+        RootRef::Tag(_, _, tag) => tag.to_string(),
+        RootRef::Digest(_, _, digest) => digest.to_string(),
+    };
+    let top = get(app, &format!("/v2/{name}/manifests/{reference}")).await?;
     if top.status != 200 {
         return Err(top.reason());
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&top.body).map_err(|e| e.to_string())?;
-    let mut children = Vec::new();
-    for child in parsed["manifests"].as_array().into_iter().flatten() {
-        let Some(d) = child["digest"]
-            .as_str()
-            .and_then(|d| d.parse::<Digest>().ok())
-        else {
-            continue;
-        };
-        if !source.has_blob(&d) {
+    if top.digest.as_deref() != Some(descriptor.digest.as_str()) {
+        return Err(format!(
+            "index.json names {} but {:?} was served",
+            descriptor.digest, top.digest
+        ));
+    }
+    let mut admitted = vec![descriptor.digest.clone()];
+    for child in manifest_refs(&top.body)?.manifests {
+        if !export.has_blob(&child) {
             continue; // not exported (--platform)
         }
-        let got = get(app, &format!("/v2/{name}/manifests/{d}")).await?;
+        let got = get(app, &format!("/v2/{name}/manifests/{child}")).await?;
         if got.status != 200 {
-            return Err(format!("platform manifest {d}: {}", got.reason()));
+            return Err(format!("platform manifest {child}: {}", got.reason()));
         }
-        children.push(d);
+        admitted.push(child);
     }
-    Ok(children)
+    Ok(admitted)
 }
 
-/// Every root of the export's `index.json`.
-fn roots(source: &Store) -> Result<Vec<Root>, String> {
-    let mut out = Vec::new();
-    for descriptor in source.roots() {
-        let Some(name) = descriptor.annotations.get(REF_NAME_ANNOTATION) else {
-            continue;
-        };
-        let (path, tag) = match name.split_once('@') {
-            Some((path, _)) => (path.to_owned(), None),
-            None => match name.rsplit_once(':') {
-                Some((path, tag)) => (
-                    path.to_owned(),
-                    Some(tag.parse::<Tag>().map_err(|e| format!("{name}: {e}"))?),
-                ),
-                None => continue,
-            },
-        };
-        let Some((registry, repository)) = path.split_once('/') else {
-            continue;
-        };
-        out.push(Root {
-            registry: registry.parse().map_err(|e| format!("{name}: {e}"))?,
-            repository: repository.parse().map_err(|e| format!("{name}: {e}"))?,
-            tag,
-            descriptor,
-        });
-    }
-    Ok(out)
+/// What an export's manifest references, read through the one JSON reader.
+fn manifest_refs(bytes: &[u8]) -> Result<ManifestRefs, String> {
+    let value: serde_json::Value = parse_export_json(bytes, ExportDocument::Manifest)?;
+    Ok(references_in(&value))
 }
 
-/// Hash every blob file of the export; the first whose content is not its
-/// name is an error naming the file.
-async fn check_blobs(dir: &Path) -> Result<Vec<(Digest, PathBuf)>, String> {
-    let blobs_dir = dir.join("blobs");
-    let mut found = Vec::new();
-    let algorithms = std::fs::read_dir(&blobs_dir)
-        .map_err(|e| format!("{}: not an OCI layout export: {e}", blobs_dir.display()))?;
-    for algorithm in algorithms {
-        let algorithm = algorithm.map_err(|e| e.to_string())?.path();
-        let Some(alg) = algorithm
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_owned)
-        else {
-            continue;
-        };
-        for entry in
-            std::fs::read_dir(&algorithm).map_err(|e| format!("{}: {e}", algorithm.display()))?
-        {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            let hex = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let digest: Digest = format!("{alg}:{hex}")
-                .parse()
-                .map_err(|e| format!("{}: not a blob name: {e}", path.display()))?;
-            let actual = hash_file(&path, &digest).await?;
-            if actual != digest {
+/// Every config and layer of the admitted manifests must be in the export:
+/// an image is imported whole or not at all.
+async fn complete(export: &ExportReader, manifests: &[Digest]) -> Result<(), String> {
+    for digest in manifests {
+        let bytes = read_manifest(export, digest).await?;
+        for blob in manifest_refs(&bytes)?.blobs {
+            if !export.has_blob(&blob) {
                 return Err(format!(
-                    "{}: content does not match its name (it hashes to {actual}); the export was altered or damaged",
-                    path.display()
+                    "blob {blob} of manifest {digest} is not in the export"
                 ));
             }
-            found.push((digest, path));
         }
     }
-    Ok(found)
+    Ok(())
 }
 
-async fn hash_file(path: &Path, digest: &Digest) -> Result<Digest, String> {
-    let mut hasher = DigestHasher::new(digest.algorithm());
-    let mut chunks = Chunks::open(path).await?;
-    while let Some(chunk) = chunks.next().await? {
-        hasher.update(chunk);
-    }
-    Ok(hasher.finish())
-}
-
-/// Stream one checked blob into the site's store (which hashes it again).
-async fn copy_blob(store: &Store, digest: &Digest, path: &Path) -> Result<(), String> {
-    if store.has_blob(digest) {
-        return Ok(());
-    }
-    let mut writer = store.blob_writer(digest).await.map_err(|e| e.to_string())?;
-    let mut chunks = Chunks::open(path).await?;
-    while let Some(chunk) = chunks.next().await? {
-        writer.write(chunk).await.map_err(|e| e.to_string())?;
-    }
-    writer
-        .commit()
+async fn read_manifest(export: &ExportReader, digest: &Digest) -> Result<bytes::Bytes, String> {
+    export
+        .get_blob(digest, MAX_MANIFEST_BYTES as u64)
         .await
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("manifest {digest} is not in the export"))
 }
 
-/// A file read in bounded chunks, errors naming the file.
-struct Chunks<'a> {
-    path: &'a Path,
-    file: tokio::fs::File,
-    buffer: Vec<u8>,
-}
-
-impl<'a> Chunks<'a> {
-    async fn open(path: &'a Path) -> Result<Chunks<'a>, String> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Chunks {
-            path,
-            file,
-            buffer: vec![0u8; 256 * 1024],
-        })
+/// Every digest the export holds that `roots` reach (manifests, their
+/// children and subjects, configs and layers).
+async fn closure<'a>(
+    export: &ExportReader,
+    roots: impl Iterator<Item = &'a Digest>,
+) -> Result<BTreeSet<Digest>, String> {
+    let mut queue: Vec<Digest> = roots.cloned().collect();
+    let mut walked = HashSet::new();
+    let mut keep = BTreeSet::new();
+    while let Some(digest) = queue.pop() {
+        if !export.has_blob(&digest) || !walked.insert(digest.clone()) {
+            continue;
+        }
+        keep.insert(digest.clone());
+        if export
+            .blob_size(&digest)
+            .is_some_and(|s| s <= MAX_MANIFEST_BYTES as u64)
+        {
+            let refs = manifest_refs(&read_manifest(export, &digest).await?).unwrap_or_default();
+            keep.extend(refs.blobs.into_iter().filter(|b| export.has_blob(b)));
+            queue.extend(refs.manifests);
+        }
     }
+    Ok(keep)
+}
 
-    async fn next(&mut self) -> Result<Option<&[u8]>, String> {
-        let n = self
-            .file
-            .read(&mut self.buffer)
+/// Stream each blob into the site's store (whose writer hashes it again);
+/// `written` collects what this call wrote.
+async fn copy_all(
+    store: &Store,
+    export: &ExportReader,
+    keep: &BTreeSet<Digest>,
+    written: &mut Vec<Digest>,
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    for digest in keep {
+        if store.has_blob(digest) {
+            continue;
+        }
+        let path = export
+            .blob_path(digest)
+            .map_or_else(String::new, |p| p.display().to_string());
+        let (mut file, size) = export
+            .open_blob(digest)
             .await
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        Ok((n > 0).then(|| self.buffer.get(..n).unwrap_or_default()))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{digest} is not in the export"))?;
+        let mut writer = store.blob_writer(digest).await.map_err(|e| e.to_string())?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut remaining = size;
+        while remaining > 0 {
+            let want = usize::try_from(remaining.min(buffer.len() as u64)).unwrap_or(buffer.len());
+            let chunk = buffer.get_mut(..want).unwrap_or_default();
+            let n = file.read(chunk).await.map_err(|e| format!("{path}: {e}"))?;
+            if n == 0 {
+                return Err(format!("{path}: shorter than when it was checked"));
+            }
+            writer
+                .write(chunk.get(..n).unwrap_or_default())
+                .await
+                .map_err(|e| e.to_string())?;
+            remaining -= n as u64;
+        }
+        if writer.commit().await.map_err(|e| format!("{path}: {e}"))?
+            == crate::store::PutOutcome::Written
+        {
+            written.push(digest.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Record the admitted images' roots, then their material's.
+async fn record(store: &Store, admitted: &[Admitted], material: &[Material]) -> Result<(), String> {
+    for a in admitted {
+        let result = match &a.root {
+            RootRef::Tag(registry, repository, tag) => {
+                store
+                    .set_tag(registry, repository, tag, a.descriptor.clone())
+                    .await
+            }
+            RootRef::Digest(registry, repository, _) => {
+                store
+                    .retain(registry, repository, a.descriptor.clone())
+                    .await
+            }
+        };
+        result.map_err(|e| format!("recording {}: {e}", a.root))?;
+    }
+    for m in material {
+        let RootRef::Tag(registry, repository, tag) = &m.root else {
+            continue;
+        };
+        store
+            .record_material(registry, repository, tag, m.descriptor.clone(), &m.subject)
+            .await
+            .map_err(|e| format!("recording {}: {e}", m.root))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_and_a_store_must_not_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (export, store) = (dir.path().join("export"), dir.path().join("store"));
+        std::fs::create_dir(&export).unwrap();
+        assert!(refuse_overlap(&export, &store).is_ok());
+        for (e, s) in [
+            (export.clone(), export.clone()),
+            (export.clone(), export.join("store")),
+            (export.join("."), dir.path().to_path_buf()),
+        ] {
+            let err = refuse_overlap(&e, &s).unwrap_err();
+            assert!(err.contains("overlap"), "{err}");
+        }
     }
 }

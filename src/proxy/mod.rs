@@ -47,6 +47,25 @@ pub struct App {
 impl App {
     /// Build the app from a validated config and the policies it names.
     pub fn new(config: &Config, policies: PolicySet) -> Result<App, String> {
+        App::build(config, policies, None)
+    }
+
+    /// An offline app whose only source is an export directory, read
+    /// through a read-only reader (`signgate mirror import`); it has no
+    /// store of its own and writes nothing.
+    pub fn over_export(
+        config: &Config,
+        policies: PolicySet,
+        export: &crate::store::ExportReader,
+    ) -> Result<App, String> {
+        App::build(config, policies, Some(export))
+    }
+
+    fn build(
+        config: &Config,
+        policies: PolicySet,
+        export: Option<&crate::store::ExportReader>,
+    ) -> Result<App, String> {
         for u in config.upstreams.iter().filter(|u| u.insecure) {
             tracing::warn!(upstream = %u.name, url = %u.url, "upstream is insecure: plain HTTP or unverified TLS");
         }
@@ -54,9 +73,9 @@ impl App {
             tracing::warn!("blobs: passthrough: blobs are served without an admitted manifest");
         }
         let metrics = Arc::new(Metrics::new());
-        let store = match &config.store {
-            None => None,
-            Some(s) => Some(
+        let store = match (&config.store, export) {
+            (None, _) | (_, Some(_)) => None,
+            (Some(s), None) => Some(
                 crate::store::Store::open(&s.path, s.budget_bytes)
                     .map_err(|e| format!("store {}: {e}", s.path.display()))?,
             ),
@@ -64,11 +83,10 @@ impl App {
         if config.mode == crate::config::Mode::Offline {
             tracing::info!("offline mode: no upstream is contacted; the local store answers");
         }
-        let upstreams = Arc::new(Upstreams::with_store(
-            config,
-            metrics.clone(),
-            store.as_ref(),
-        )?);
+        let upstreams = Arc::new(match export {
+            Some(export) => Upstreams::over_export(config, metrics.clone(), export)?,
+            None => Upstreams::with_store(config, metrics.clone(), store.as_ref())?,
+        });
         let ttls = DecisionTtls {
             allow: config.cache.decision_ttl,
             deny: config.cache.denial_ttl,

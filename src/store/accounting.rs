@@ -86,6 +86,11 @@ impl Accounting {
         self.blobs.get(digest).map(|m| m.size)
     }
 
+    /// The logical time of a blob's last use (larger is more recent).
+    pub fn last_use(&self, digest: &Digest) -> Option<u64> {
+        self.blobs.get(digest).map(|m| m.last_use)
+    }
+
     pub fn used(&self) -> u64 {
         self.used
     }

@@ -33,9 +33,26 @@ pub enum StoreError {
     /// whose size differs from the descriptor's.
     #[error("store: cannot record {digest}: {reason}")]
     BadRoot { digest: Digest, reason: String },
+    /// An export holds something other than directories and regular files
+    /// (a symbolic link, FIFO, socket or device): refused whole, before any
+    /// of it is read, naming every such path found.
+    #[error("store: refusing the export: {}; an export may hold only directories and regular files, and nothing of it was read", list(.found))]
+    NotRegular { found: Vec<(PathBuf, &'static str)> },
+    /// A file of an export is not the one its check saw (replaced by a link,
+    /// a FIFO or another file, or grown): it is not read.
+    #[error("store: {}: {reason}; the export changed after it was checked, refusing it", path.display())]
+    Changed { path: PathBuf, reason: String },
     /// A blocking filesystem task did not complete (runtime shutting down).
     #[error("store: background task failed: {0}")]
     Background(String),
+}
+
+fn list(found: &[(PathBuf, &'static str)]) -> String {
+    found
+        .iter()
+        .map(|(path, kind)| format!("{} is a {kind}", path.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl StoreError {

@@ -4,7 +4,10 @@
 //! Each root is a manifest descriptor annotated with
 //! `org.opencontainers.image.ref.name` = `<registry>/<repository>:<tag>` for
 //! tags, or `<registry>/<repository>@<digest>` for digests retained without a
-//! tag, plus `dev.signgate.verified-at` (RFC 3339). Both forms match the
+//! tag, plus one mark of why it is there: `dev.signgate.verified-at` (RFC
+//! 3339) on what the gate admitted, or `dev.signgate.material-of` (the
+//! subject digest) on signature material kept for an admitted image, which
+//! is not itself "verified" and must never say so. Both name forms match the
 //! layout spec's `ref` grammar, and neither is ambiguous: a registry has no
 //! `/`, a repository no `:` or `@`, a tag no `:` or `/`. Entries signgate did
 //! not write are kept verbatim (and still count as GC roots).
@@ -20,8 +23,13 @@ use crate::oci::{Digest, RegistryName, Repository, Tag};
 
 /// The standard annotation naming an index entry.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
-/// When signgate verified the root it recorded.
+/// When the gate admitted the root signgate recorded.
 pub const VERIFIED_AT_ANNOTATION: &str = "dev.signgate.verified-at";
+/// The admitted digest a signature-material root was kept for.
+pub const MATERIAL_OF_ANNOTATION: &str = "dev.signgate.material-of";
+/// Annotations only signgate may write: stripped from descriptors it is
+/// handed (an export's index.json), so no one else can claim a mark.
+const OWN_ANNOTATION_PREFIX: &str = "dev.signgate.";
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
 /// An OCI content descriptor: what a tag or root points at.
@@ -35,9 +43,33 @@ pub struct Descriptor {
 
 /// What an index entry is the root for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum RootRef {
+pub enum RootRef {
     Tag(RegistryName, Repository, Tag),
     Digest(RegistryName, Repository, Digest),
+}
+
+/// Why a root is recorded: the one mark signgate writes on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RootMark {
+    /// The gate admitted it, at this time (RFC 3339).
+    Verified(String),
+    /// Signature material of this admitted digest; not itself verified.
+    MaterialOf(Digest),
+}
+
+/// One entry of an index, as GC and import see it.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// `None` for entries signgate did not write.
+    pub root: Option<RootRef>,
+    /// The entry's `org.opencontainers.image.ref.name`, if any.
+    pub name: Option<String>,
+    /// `None` when the entry's digest is not one signgate can use.
+    pub descriptor: Option<Descriptor>,
+    /// The subject this entry is signature material of: its
+    /// `dev.signgate.material-of`, else derived from a `sha256-<hex>[.…]`
+    /// tag (stores written before the mark existed).
+    pub material_of: Option<Digest>,
 }
 
 /// The parsed `index.json`. Cloned, changed and swapped in whole on every
@@ -97,8 +129,20 @@ impl fmt::Display for RootRef {
 }
 
 impl RootRef {
+    pub fn registry(&self) -> &RegistryName {
+        match self {
+            RootRef::Tag(registry, ..) | RootRef::Digest(registry, ..) => registry,
+        }
+    }
+
+    pub fn repository(&self) -> &Repository {
+        match self {
+            RootRef::Tag(_, repository, _) | RootRef::Digest(_, repository, _) => repository,
+        }
+    }
+
     /// The inverse of `Display`; `None` for names signgate did not write.
-    fn parse(name: &str) -> Option<RootRef> {
+    pub fn parse(name: &str) -> Option<RootRef> {
         let (registry, rest) = name.split_once('/')?;
         let registry: RegistryName = registry.parse().ok()?;
         let root = if let Some((repository, digest)) = rest.split_once('@') {
@@ -117,11 +161,18 @@ impl RootRef {
 impl Index {
     pub fn load(path: &Path) -> Result<Index, StoreError> {
         let bytes = std::fs::read(path).map_err(StoreError::io("read", path))?;
+        Index::parse(&bytes, path)
+    }
+
+    /// An `index.json` read by the caller (`path` names it in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Index, StoreError> {
         let raw: RawIndex =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::InvalidLayout {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+            super::reader::parse_export_json(bytes, super::reader::ExportDocument::Index).map_err(
+                |reason| StoreError::InvalidLayout {
+                    path: path.to_path_buf(),
+                    reason,
+                },
+            )?;
         if raw.schema_version != 2 {
             return Err(StoreError::InvalidLayout {
                 path: path.to_path_buf(),
@@ -170,10 +221,19 @@ impl Index {
     }
 
     /// Point `root` at `descriptor`, replacing what it pointed at before.
-    pub fn set(&mut self, root: RootRef, descriptor: Descriptor, verified_at: String) {
+    /// The descriptor's own name and signgate marks are dropped: the root's
+    /// name and `mark` are the only ones it carries.
+    pub fn set(&mut self, root: RootRef, descriptor: Descriptor, mark: RootMark) {
         let mut annotations = descriptor.annotations;
+        annotations
+            .retain(|k, _| k != REF_NAME_ANNOTATION && !k.starts_with(OWN_ANNOTATION_PREFIX));
         annotations.insert(REF_NAME_ANNOTATION.to_owned(), root.to_string());
-        annotations.insert(VERIFIED_AT_ANNOTATION.to_owned(), verified_at);
+        match mark {
+            RootMark::Verified(at) => annotations.insert(VERIFIED_AT_ANNOTATION.to_owned(), at),
+            RootMark::MaterialOf(subject) => {
+                annotations.insert(MATERIAL_OF_ANNOTATION.to_owned(), subject.to_string())
+            }
+        };
         let entry = Entry {
             raw: RawDescriptor {
                 media_type: descriptor.media_type,
@@ -206,6 +266,48 @@ impl Index {
             .collect()
     }
 
+    /// Every entry, in order, with what it is a root for.
+    pub fn entries(&self) -> Vec<IndexEntry> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let material_of = e
+                    .raw
+                    .annotations
+                    .get(MATERIAL_OF_ANNOTATION)
+                    .and_then(|d| d.parse().ok())
+                    .or_else(|| match &e.root {
+                        Some(RootRef::Tag(_, _, tag)) => material_subject(tag.as_str()),
+                        _ => None,
+                    });
+                IndexEntry {
+                    root: e.root.clone(),
+                    name: e.raw.annotations.get(REF_NAME_ANNOTATION).cloned(),
+                    descriptor: e.digest.clone().map(|digest| Descriptor {
+                        media_type: e.raw.media_type.clone(),
+                        digest,
+                        size: e.raw.size,
+                        annotations: e.raw.annotations.clone(),
+                    }),
+                    material_of,
+                }
+            })
+            .collect()
+    }
+
+    /// Keep only the entries whose position `keep` answers true for (the
+    /// positions of [`Index::entries`]); how many were dropped.
+    pub fn retain_positions(&mut self, keep: impl Fn(usize) -> bool) -> usize {
+        let before = self.entries.len();
+        let mut position = 0;
+        self.entries.retain(|_| {
+            let kept = keep(position);
+            position += 1;
+            kept
+        });
+        before - self.entries.len()
+    }
+
     /// Every entry with a usable digest, as recorded.
     pub fn descriptors(&self) -> Vec<Descriptor> {
         self.entries
@@ -222,9 +324,40 @@ impl Index {
     }
 }
 
+/// The digest a signature-material tag is named after: cosign's
+/// `sha256-<hex>.sig`/`.att`/`.sbom` and the referrers tag schema's
+/// `sha256-<hex>`. `None` for any other tag.
+pub fn material_subject(tag: &str) -> Option<Digest> {
+    let stem = tag.split_once('.').map_or(tag, |(stem, _)| stem);
+    let (algorithm, hex) = stem.split_once('-')?;
+    format!("{algorithm}:{hex}").parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn material_tags_name_their_subject_and_other_tags_do_not() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let d: Digest = format!("sha256:{hex}").parse().unwrap();
+        for tag in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.sig"),
+            format!("sha256-{hex}.att"),
+        ] {
+            assert_eq!(material_subject(&tag), Some(d.clone()), "{tag}");
+        }
+        for tag in [
+            "v1",
+            "sha256-abc.sig",
+            "latest.sig",
+            "sha256-",
+            "md5-00.sig",
+        ] {
+            assert_eq!(material_subject(tag), None, "{tag}");
+        }
+    }
 
     #[test]
     fn root_names_round_trip_and_foreign_names_are_not_ours() {

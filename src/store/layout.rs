@@ -24,14 +24,15 @@ use std::time::SystemTime;
 use super::error::StoreError;
 use crate::oci::{Digest, DigestAlgorithm};
 
-const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub(super) const OCI_LAYOUT_FILE: &str = "oci-layout";
 const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-const INDEX_FILE: &str = "index.json";
+pub(super) const INDEX_FILE: &str = "index.json";
 const EMPTY_INDEX: &[u8] =
     br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
-const BLOBS_DIR: &str = "blobs";
+pub(super) const BLOBS_DIR: &str = "blobs";
 const TMP_DIR: &str = "tmp";
-const ALGORITHMS: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
+pub(super) const ALGORITHMS: [DigestAlgorithm; 2] =
+    [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
 
 /// Paths inside one store directory.
 #[derive(Debug)]
@@ -169,18 +170,25 @@ impl Layout {
     fn check_oci_layout(&self) -> Result<(), StoreError> {
         let path = self.oci_layout_path();
         let bytes = fs::read(&path).map_err(StoreError::io("read", &path))?;
-        let invalid = |reason: String| StoreError::InvalidLayout {
-            path: path.clone(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
-            Some("1.0.0") => Ok(()),
-            other => Err(invalid(format!(
-                "imageLayoutVersion is {other:?}, expected \"1.0.0\""
-            ))),
-        }
+        check_layout_version(&bytes, &path)
+    }
+}
+
+/// `oci-layout` must say `imageLayoutVersion` 1.0.0, the only version
+/// signgate reads and writes.
+pub(super) fn check_layout_version(bytes: &[u8], path: &Path) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::InvalidLayout {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let value: serde_json::Value =
+        super::reader::parse_export_json(bytes, super::reader::ExportDocument::LayoutFile)
+            .map_err(invalid)?;
+    match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        Some("1.0.0") => Ok(()),
+        other => Err(invalid(format!(
+            "imageLayoutVersion is {other:?}, expected \"1.0.0\""
+        ))),
     }
 }
 

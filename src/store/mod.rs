@@ -9,21 +9,32 @@
 //!   (`get_blob`); streamed reads (`open_blob`) trust the write-time check.
 //! - A crash leaves at most files under `tmp/`, removed on the next open.
 //! - Concurrent writes of one digest write it once (`inflight`).
-//! - GC never removes what an `index.json` root reaches: each root's
+//! - GC never removes what an `index.json` root reaches (each root's
 //!   manifest, recursively its children and subject, and their config and
-//!   layer blobs (`gc`, `refs`). Signature material is kept by making it a
-//!   root too: cosign's `sha256-<hex>.sig` is simply a tag.
+//!   layer blobs: `gc`, `refs`) while the store is within its budget; over
+//!   it, the least recently used roots go too (`budget`).
+//! - Only what the gate admitted becomes a root. Signature material is
+//!   held in memory per subject digest until the gate admits that digest
+//!   (`pending`), then kept under its tag (cosign's `sha256-<hex>.sig` is
+//!   simply a tag) marked as material of that digest, never as verified.
+//! - An export someone else wrote is read through [`ExportReader`], which
+//!   never writes and refuses links, FIFOs and devices (`reader`).
 //!
 //! One process owns a store directory at a time (opening it removes the
 //! temp files of any other writer).
 
 mod accounting;
 mod blob;
+mod budget;
 mod error;
 mod gc;
 mod index;
 mod inflight;
 mod layout;
+mod material;
+mod nofollow;
+mod pending;
+mod reader;
 mod refs;
 
 #[cfg(test)]
@@ -36,13 +47,19 @@ use std::time::{Duration, SystemTime};
 pub use blob::{BlobWriter, PutOutcome};
 pub use error::StoreError;
 pub use gc::GcReport;
-pub use index::{Descriptor, REF_NAME_ANNOTATION, VERIFIED_AT_ANNOTATION};
-pub use refs::{references, ManifestRefs};
+pub use index::{
+    material_subject, Descriptor, IndexEntry, RootRef, MATERIAL_OF_ANNOTATION, REF_NAME_ANNOTATION,
+    VERIFIED_AT_ANNOTATION,
+};
+pub use pending::Material;
+pub use reader::{parse_export_json, ExportDocument, ExportReader};
+pub use refs::{references, references_in, ManifestRefs};
 
 use self::accounting::Accounting;
-use self::index::{Index, RootRef};
+use self::index::{Index, RootMark};
 use self::inflight::InFlight;
 use self::layout::{write_durably, Layout};
+use self::pending::Pending;
 use crate::oci::{Digest, Reference, RegistryName, Repository, Tag};
 
 /// How a store is sized and collected.
@@ -76,6 +93,9 @@ struct Inner {
     /// Serialises `index.json` rewrites, and keeps roots fixed while GC runs.
     index_writer: tokio::sync::Mutex<()>,
     in_flight: InFlight,
+    /// Signature material awaiting its subject's verdict (never held
+    /// across an `.await`).
+    pending: Mutex<Pending>,
 }
 
 impl Store {
@@ -106,6 +126,7 @@ impl Store {
                 index: RwLock::new(index),
                 index_writer: tokio::sync::Mutex::new(()),
                 in_flight: InFlight::default(),
+                pending: Mutex::new(Pending::default()),
             }),
         })
     }
@@ -119,10 +140,17 @@ impl Store {
         self.accounting().used()
     }
 
+    /// Mark a blob as just used, for GC's recency (a pull of an image whose
+    /// manifest was served from memory).
+    pub fn touch(&self, digest: &Digest) {
+        self.accounting().touch(digest);
+    }
+
     /// Record `registry/repository:tag` → `descriptor` in `index.json`,
     /// replacing an earlier value. The manifest must already be stored, with
-    /// the descriptor's size; the caller records a tag only once it verified
-    /// the manifest (the time is kept as `dev.signgate.verified-at`).
+    /// the descriptor's size; the caller records a tag only once the gate
+    /// admitted the manifest (the time is kept as `dev.signgate.verified-at`).
+    /// Signature material is recorded with [`Store::record_material`].
     pub async fn set_tag(
         &self,
         registry: &RegistryName,
@@ -131,7 +159,8 @@ impl Store {
         descriptor: Descriptor,
     ) -> Result<(), StoreError> {
         let root = RootRef::Tag(registry.clone(), repository.clone(), tag.clone());
-        self.record_root(root, descriptor).await
+        self.record_roots(vec![(root, descriptor, verified_now())])
+            .await
     }
 
     pub fn resolve_tag(
@@ -158,7 +187,8 @@ impl Store {
             repository.clone(),
             descriptor.digest.clone(),
         );
-        self.record_root(root, descriptor).await
+        self.record_roots(vec![(root, descriptor, verified_now())])
+            .await
     }
 
     /// The descriptor recorded by [`Store::retain`] for this digest.
@@ -195,30 +225,37 @@ impl Store {
         self.index().descriptors()
     }
 
-    async fn record_root(&self, root: RootRef, descriptor: Descriptor) -> Result<(), StoreError> {
-        let verified_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    /// Record roots in one `index.json` rewrite; each manifest must be
+    /// stored with its descriptor's size (checked under the writer lock, so
+    /// GC cannot remove it in between). Nothing is recorded if one fails.
+    async fn record_roots(
+        &self,
+        roots: Vec<(RootRef, Descriptor, RootMark)>,
+    ) -> Result<(), StoreError> {
         let stored = |digest: &Digest| self.accounting().size(digest);
         self.update_index(move |index| {
-            let digest = &descriptor.digest;
-            match stored(digest) {
-                Some(size) if size == descriptor.size => {}
-                Some(size) => {
-                    return Err(StoreError::BadRoot {
-                        digest: digest.clone(),
-                        reason: format!(
-                            "stored size {size} but descriptor says {}",
-                            descriptor.size
-                        ),
-                    })
+            for (root, descriptor, mark) in roots {
+                let digest = &descriptor.digest;
+                match stored(digest) {
+                    Some(size) if size == descriptor.size => {}
+                    Some(size) => {
+                        return Err(StoreError::BadRoot {
+                            digest: digest.clone(),
+                            reason: format!(
+                                "stored size {size} but descriptor says {}",
+                                descriptor.size
+                            ),
+                        })
+                    }
+                    None => {
+                        return Err(StoreError::BadRoot {
+                            digest: digest.clone(),
+                            reason: "the manifest is not in the store".into(),
+                        })
+                    }
                 }
-                None => {
-                    return Err(StoreError::BadRoot {
-                        digest: digest.clone(),
-                        reason: "the manifest is not in the store".into(),
-                    })
-                }
+                index.set(root, descriptor, mark);
             }
-            index.set(root, descriptor, verified_at);
             Ok(())
         })
         .await
@@ -234,6 +271,13 @@ impl Store {
         let _writer = self.inner.index_writer.lock().await;
         let mut next = self.index().clone();
         let out = change(&mut next)?;
+        self.write_index(next).await?;
+        Ok(out)
+    }
+
+    /// Write `next` durably as `index.json`, then make it current. The
+    /// caller holds the index writer lock.
+    async fn write_index(&self, next: Index) -> Result<(), StoreError> {
         let path = self.inner.layout.index_path();
         let json = next.to_json().map_err(|e| StoreError::InvalidLayout {
             path: path.clone(),
@@ -249,7 +293,7 @@ impl Store {
             .index
             .write()
             .unwrap_or_else(PoisonError::into_inner) = next;
-        Ok(out)
+        Ok(())
     }
 
     fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -269,4 +313,16 @@ impl Store {
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.inner.layout.blob_path(digest)
     }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The mark of a root the gate admitted just now.
+fn verified_now() -> RootMark {
+    RootMark::Verified(humantime::format_rfc3339_seconds(SystemTime::now()).to_string())
 }

@@ -49,25 +49,41 @@ struct FsLayer {
 
 /// Parse the references of an OCI or Docker image manifest or index.
 pub fn references(manifest: &[u8]) -> ManifestRefs {
-    let Ok(shape) = serde_json::from_slice::<Shape>(manifest) else {
-        return ManifestRefs::default();
-    };
-    let parse = |s: &str| s.parse::<Digest>().ok();
-    ManifestRefs {
-        manifests: shape
-            .manifests
-            .iter()
-            .chain(&shape.subject)
-            .filter_map(|d| parse(&d.digest))
-            .collect(),
-        blobs: shape
-            .config
-            .iter()
-            .chain(&shape.layers)
-            .chain(&shape.blobs)
-            .filter_map(|d| parse(&d.digest))
-            .chain(shape.fs_layers.iter().filter_map(|l| parse(&l.blob_sum)))
-            .collect(),
+    match serde_json::from_slice::<Shape>(manifest) {
+        Ok(shape) => shape.refs(),
+        Err(_) => ManifestRefs::default(),
+    }
+}
+
+/// The references of a manifest already parsed (by import's one JSON
+/// reader, `store::parse_export_json`).
+pub fn references_in(manifest: &serde_json::Value) -> ManifestRefs {
+    match Shape::deserialize(manifest) {
+        Ok(shape) => shape.refs(),
+        Err(_) => ManifestRefs::default(),
+    }
+}
+
+impl Shape {
+    fn refs(self) -> ManifestRefs {
+        let shape = self;
+        let parse = |s: &str| s.parse::<Digest>().ok();
+        ManifestRefs {
+            manifests: shape
+                .manifests
+                .iter()
+                .chain(&shape.subject)
+                .filter_map(|d| parse(&d.digest))
+                .collect(),
+            blobs: shape
+                .config
+                .iter()
+                .chain(&shape.layers)
+                .chain(&shape.blobs)
+                .filter_map(|d| parse(&d.digest))
+                .chain(shape.fs_layers.iter().filter_map(|l| parse(&l.blob_sum)))
+                .collect(),
+        }
     }
 }
 

@@ -533,18 +533,192 @@ async fn gc_removes_unreferenced_blobs_lru_first_down_to_budget() {
 }
 
 #[tokio::test]
-async fn gc_never_removes_referenced_content_even_over_budget() {
+async fn gc_drops_every_root_when_one_image_alone_exceeds_the_budget() {
     let f = fixture(1).await;
     let report = f.store.gc().await.unwrap();
-    assert_eq!(report.removed_blobs, 3, "{report:?}");
-    assert!(report.over_budget_but_referenced);
-    for d in &f.referenced {
-        assert!(f.store.has_blob(d), "{d} is referenced");
-        assert!(f.store.get_blob(d).await.unwrap().is_some());
+    assert_eq!(report.dropped_roots, 3, "{report:?}");
+    assert!(!report.over_budget_but_referenced, "{report:?}");
+    assert!(f.store.roots().is_empty());
+    assert_eq!(f.store.used_bytes(), 0);
+    for d in f.referenced.iter().chain(&f.unreferenced) {
+        assert!(!f.store.has_blob(d), "{d} is gone");
     }
     // The disk agrees with the accounting after a reopen.
     let reopened = open(f._dir.path(), 1);
+    assert_eq!(reopened.used_bytes(), 0);
+    assert!(reopened.roots().is_empty());
+}
+
+#[tokio::test]
+async fn gc_drops_the_least_recently_used_root_and_its_signature_first() {
+    let probe = fixture(u64::MAX).await;
+    let referenced_bytes: u64 = probe
+        .referenced
+        .iter()
+        .map(|d| probe.store.blob_size(d).unwrap())
+        .sum();
+    // One byte short of what the roots reach.
+    let f = fixture(referenced_bytes - 1).await;
+    let (r, app) = (reg(), repo("team/app"));
+    let index = f.store.resolve_tag(&r, &app, &tag("v1")).unwrap();
+    let sig_tag = tag(&format!("{}.sig", index.digest.to_tag_form()));
+    let report = f.store.gc().await.unwrap();
+    assert_eq!(report.removed_blobs, 3 + 7, "{report:?}");
+    assert_eq!(report.dropped_roots, 2, "{report:?}");
+    assert!(f.store.used_bytes() < referenced_bytes);
+    assert!(
+        f.store.resolve_tag(&r, &app, &tag("v1")).is_none(),
+        "least recently used"
+    );
+    assert!(
+        f.store.resolve_tag(&r, &app, &sig_tag).is_none(),
+        "goes with its image"
+    );
+    let referrer = &f.referenced[f.referenced.len() - 1];
+    assert!(f
+        .store
+        .retained(&r, &repo("team/other"), referrer)
+        .is_some());
+    assert!(f.store.get_blob(referrer).await.unwrap().is_some());
+    let reopened = open(f._dir.path(), 1);
     assert_eq!(reopened.used_bytes(), f.store.used_bytes());
+    assert_eq!(reopened.roots().len(), 1);
+}
+
+/// Several pulls of signed images into a 1,000-byte store: every root
+/// recorded as the proxy records them (the image, then its signature
+/// material once admitted), each pull over budget on its own.
+#[tokio::test]
+async fn a_thousand_byte_budget_holds_after_several_pulls() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default grace period: what GC drops it may remove at once.
+    let store = Store::open(dir.path(), 1000).unwrap();
+    let r = reg();
+    for n in 0..5u8 {
+        let app = repo(&format!("team/app{n}"));
+        let layer = vec![n; 100];
+        let config = format!(r#"{{"n":{n}}}"#).into_bytes();
+        let manifest = image_manifest(&config, &[&layer], None);
+        for blob in [&layer, &config, &manifest] {
+            put(&store, blob).await;
+        }
+        let desc = descriptor(OCI_MANIFEST, &manifest);
+        store
+            .set_tag(&r, &app, &tag("v1"), desc.clone())
+            .await
+            .unwrap();
+        let payload = format!(r#"{{"critical":{{"n":{n}}}}}"#).into_bytes();
+        let sig = image_manifest(b"{}", &[&payload], None);
+        let sig_tag = tag(&format!("{}.sig", desc.digest.to_tag_form()));
+        let held = |digest: Digest, bytes: &[u8]| Material::Blob {
+            digest,
+            bytes: Bytes::copy_from_slice(bytes),
+        };
+        store.hold_material(&desc.digest, held(Digest::sha256_of(&payload), &payload));
+        store.hold_material(&desc.digest, held(Digest::sha256_of(b"{}"), b"{}"));
+        store.hold_material(
+            &desc.digest,
+            Material::Tagged {
+                registry: r.clone(),
+                repository: app.clone(),
+                tag: sig_tag,
+                descriptor: descriptor(OCI_MANIFEST, &sig),
+                bytes: Bytes::from(sig),
+            },
+        );
+        assert_eq!(store.commit_material(&desc.digest).await.unwrap(), 3);
+        let report = store.gc().await.unwrap();
+        assert!(store.used_bytes() <= 1000, "pull {n}: {report:?}");
+        assert!(!report.over_budget_but_referenced, "{report:?}");
+        // One pull fits: the newest image stays, with its signature.
+        assert!(
+            store.resolve_tag(&r, &app, &tag("v1")).is_some(),
+            "pull {n}"
+        );
+        assert_eq!(store.roots().len(), 2, "pull {n}: {report:?}");
+        if n > 0 {
+            assert!(report.dropped_roots >= 2, "pull {n}: {report:?}");
+        }
+    }
+    let on_disk: u64 = std::fs::read_dir(dir.path().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(on_disk <= 1000, "{on_disk} bytes on disk");
+}
+
+#[tokio::test]
+async fn material_is_kept_only_for_an_admitted_subject_and_never_marked_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), u64::MAX);
+    let (r, app) = (reg(), repo("team/app"));
+    let admitted = image_manifest(b"{}", &[b"admitted layer"], None);
+    let denied = image_manifest(b"{}", &[b"denied layer"], None);
+    let (admitted_d, denied_d) = (Digest::sha256_of(&admitted), Digest::sha256_of(&denied));
+    let mut sigs = Vec::new();
+    for subject in [&admitted_d, &denied_d] {
+        let payload = format!(r#"{{"critical":"{subject}"}}"#).into_bytes();
+        let sig = image_manifest(b"{}", &[&payload], None);
+        store.expect_material(subject, [Digest::sha256_of(&payload)]);
+        assert_eq!(
+            store.material_subjects(&Digest::sha256_of(&payload)),
+            vec![subject.clone()]
+        );
+        store.hold_material(
+            subject,
+            Material::Blob {
+                digest: Digest::sha256_of(&payload),
+                bytes: Bytes::from(payload),
+            },
+        );
+        let mut desc = descriptor(OCI_MANIFEST, &sig);
+        // Whatever a caller passes, only the store writes its own marks.
+        desc.annotations
+            .insert(VERIFIED_AT_ANNOTATION.into(), "2020-01-01T00:00:00Z".into());
+        store.hold_material(
+            subject,
+            Material::Tagged {
+                registry: r.clone(),
+                repository: app.clone(),
+                tag: tag(&format!("{}.sig", subject.to_tag_form())),
+                descriptor: desc,
+                bytes: Bytes::from(sig.clone()),
+            },
+        );
+        sigs.push(sig);
+    }
+    put(&store, &admitted).await;
+    store
+        .set_tag(&r, &app, &tag("v1"), descriptor(OCI_MANIFEST, &admitted))
+        .await
+        .unwrap();
+    assert_eq!(store.commit_material(&admitted_d).await.unwrap(), 2);
+    assert_eq!(
+        store.commit_material(&admitted_d).await.unwrap(),
+        0,
+        "taken once"
+    );
+    let sig_root = store
+        .resolve_tag(&r, &app, &tag(&format!("{}.sig", admitted_d.to_tag_form())))
+        .unwrap();
+    assert_eq!(
+        sig_root.annotations[MATERIAL_OF_ANNOTATION],
+        admitted_d.as_str()
+    );
+    assert!(
+        !sig_root.annotations.contains_key(VERIFIED_AT_ANNOTATION),
+        "{sig_root:?}"
+    );
+    assert!(store.has_blob(&Digest::sha256_of(&sigs[0])));
+    // The denied digest's material never reached the disk.
+    assert!(store
+        .resolve_tag(&r, &app, &tag(&format!("{}.sig", denied_d.to_tag_form())))
+        .is_none());
+    assert!(!store.has_blob(&Digest::sha256_of(&sigs[1])));
+    assert_eq!(store.roots().len(), 2);
+    let image = store.resolve_tag(&r, &app, &tag("v1")).unwrap();
+    assert!(image.annotations.contains_key(VERIFIED_AT_ANNOTATION));
+    assert!(!image.annotations.contains_key(MATERIAL_OF_ANNOTATION));
 }
 
 #[tokio::test]

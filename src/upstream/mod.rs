@@ -109,10 +109,12 @@ impl Upstreams {
         let mut list = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
             let mut upstream = Upstream::new(u, &config.timeouts, metrics.clone())?;
-            upstream.local = store.map(|store| Local {
-                store: store.clone(),
-                keep: u.store,
-                offline: config.mode == crate::config::Mode::Offline,
+            upstream.local = store.map(|store| {
+                Local::over_store(
+                    store.clone(),
+                    u.store,
+                    config.mode == crate::config::Mode::Offline,
+                )
             });
             list.push(Arc::new(upstream));
         }

@@ -18,6 +18,7 @@ pub mod enforce;
 mod gate;
 mod head_denials;
 mod hostile;
+mod hostile_export;
 mod keyless;
 mod lifecycle;
 mod mirror;
