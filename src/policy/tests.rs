@@ -222,7 +222,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
         ),
         (
             policy("a", &["x/{a,b"], PASS),
-            "spec.images[0].glob: error parsing glob",
+            "spec.images[0].glob: 'x/{a,b' is not a glob policy-controller accepts",
         ),
         (
             policy("a", &["x/app:latest"], PASS),
