@@ -446,3 +446,36 @@ fn the_builtin_examples_load_under_the_embedded_default_config() {
     let set = load_configured(&cfg).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.policies().len(), 3);
 }
+
+#[test]
+fn identity_regexps_that_would_escape_their_anchors_are_load_errors() {
+    for pattern in [
+        "x)|(?:.*",
+        "a)|(.*",
+        ")|.*|(",
+        "(unclosed",
+        "unopened)",
+        "trailing\\",
+    ] {
+        for field in ["subjectRegExp", "issuerRegExp"] {
+            let other = if field == "subjectRegExp" {
+                "issuer: i"
+            } else {
+                "subject: s"
+            };
+            let doc = policy(
+                "a",
+                &["x/*"],
+                &format!(
+                    "    - keyless:\n        identities: [{{{other}, {field}: '{pattern}'}}]\n"
+                ),
+            );
+            let want = format!("spec.authorities[0].keyless.identities[0].{field}: invalid regular expression '{pattern}'");
+            let errors = errors(&doc);
+            assert!(
+                errors.iter().any(|e| e.contains(&want)),
+                "{pattern}: {errors:?}"
+            );
+        }
+    }
+}

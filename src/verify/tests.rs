@@ -297,6 +297,8 @@ fn keys_that_are_not_public_keys_are_refused() {
     );
 }
 
+mod anchors;
+
 mod keyless_legacy {
     //! The real 2023 public-good keyless signature (containers/image
     //! fixture) against the pinned public-good trusted root.
