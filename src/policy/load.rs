@@ -215,7 +215,8 @@ pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, Po
     let mut read = |key: &str, name: &str, path: &Path| match std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read '{}': {e}", path.display()))
         .and_then(|json| {
-            crate::verify::TrustRoot::from_json(&format!("'{name}' ({})", path.display()), &json)
+            crate::verify::TrustRoot::from_json(name, &json)
+                .map(|root| root.with_origin(path.display().to_string()))
         }) {
         Ok(root) => Some(Arc::new(root)),
         Err(message) => {

@@ -12,12 +12,19 @@ use crate::config::{Config, NoMatchPolicy, PolicySource};
 /// upstreams), the built-in examples, or none.
 pub fn load_configured(config: &Config) -> Result<PolicySet, PolicyErrors> {
     let set = match &config.policies {
-        Some(PolicySource::Dir(dir)) => PolicySet::load_dir_checked(
-            dir,
-            config.no_match_policy,
-            &trust_roots(&config.trust)?,
-            &Registries::from_config(config),
-        )?,
+        Some(PolicySource::Dir(dir)) => {
+            let trust = trust_roots(&config.trust)?;
+            // Where each root came from goes to the log, never to clients.
+            for root in trust.named.values() {
+                tracing::info!(target: "signgate::policy", root = %root.detail(), "trusted root");
+            }
+            PolicySet::load_dir_checked(
+                dir,
+                config.no_match_policy,
+                &trust,
+                &Registries::from_config(config),
+            )?
+        }
         Some(PolicySource::BuiltinExamples) => PolicySet::builtin_examples(config.no_match_policy)?,
         None => PolicySet::empty(config.no_match_policy),
     };

@@ -95,6 +95,8 @@ pub struct Evidence {
     pub time_source: &'static str,
     pub tlog_verified: bool,
     pub sct_verified: bool,
+    /// The root's name and origin ([`TrustRoot::detail`]): local detail for
+    /// `--explain` and logs, not for responses.
     pub trust_root: String,
 }
 

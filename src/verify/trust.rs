@@ -20,7 +20,12 @@ pub const PUBLIC_GOOD: &str = sigstore_verify::trust_root::SIGSTORE_PRODUCTION_T
 
 /// A parsed `trusted_root.json`.
 pub struct TrustRoot {
+    /// What policies call it (`public-good`, a `trust.roots` key): safe to
+    /// put in responses.
     name: String,
+    /// Where it came from (`embedded`, a file path): local detail, for logs
+    /// and `--explain` only.
+    origin: String,
     verifier: Verifier,
     /// The CA certificates, for signatures verified without a log entry
     /// (`insecureIgnoreTlog`): chains are then checked at the current time.
@@ -52,23 +57,38 @@ pub enum TrustSource {
 impl TrustRoot {
     /// Parse a `trusted_root.json`; `name` identifies it in messages.
     pub fn from_json(name: &str, json: &str) -> Result<TrustRoot, String> {
-        let root = TrustedRoot::from_json(json).map_err(|e| format!("trusted root {name}: {e}"))?;
-        let verifier = Verifier::new(&root).map_err(|e| format!("trusted root {name}: {e}"))?;
-        let ca = ca_from_trusted_root(json).map_err(|e| format!("trusted root {name}: {e}"))?;
+        let root =
+            TrustedRoot::from_json(json).map_err(|e| format!("trusted root '{name}': {e}"))?;
+        let verifier = Verifier::new(&root).map_err(|e| format!("trusted root '{name}': {e}"))?;
+        let ca = ca_from_trusted_root(json).map_err(|e| format!("trusted root '{name}': {e}"))?;
         Ok(TrustRoot {
             name: name.to_owned(),
+            origin: "given inline".to_owned(),
             verifier,
             ca,
         })
     }
 
-    /// The embedded public-good root.
-    pub fn public_good() -> Result<TrustRoot, String> {
-        TrustRoot::from_json("'public-good' (embedded)", PUBLIC_GOOD)
+    /// Record where the root came from (a file path), for [`TrustRoot::detail`].
+    pub fn with_origin(mut self, origin: impl Into<String>) -> TrustRoot {
+        self.origin = origin.into();
+        self
     }
 
+    /// The embedded public-good root.
+    pub fn public_good() -> Result<TrustRoot, String> {
+        Ok(TrustRoot::from_json("public-good", PUBLIC_GOOD)?.with_origin("embedded"))
+    }
+
+    /// Its name, without local detail: what messages sent to clients use.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Name and origin (`'corp' (/etc/signgate/corp.json)`): for logs and
+    /// `--explain`, never for responses.
+    pub fn detail(&self) -> String {
+        format!("'{}' ({})", self.name, self.origin)
     }
 
     pub(super) fn verifier(&self) -> &Verifier {
@@ -80,6 +100,7 @@ impl TrustRoot {
     }
 }
 
+/// The name only: debug output can end up in messages.
 impl fmt::Debug for TrustRoot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TrustRoot({})", self.name)
