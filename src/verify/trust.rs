@@ -13,6 +13,8 @@ use rustls::pki_types::CertificateDer;
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::Verifier;
 
+use super::sct::{ct_logs, CtLog};
+
 /// The sigstore public-good trusted root, as pinned by `sigstore-verify`
 /// (2 Rekor logs, 2 Fulcio CAs, 2 CT logs, 1 TSA). The default for keyless
 /// authorities that name no other root; verification never goes online.
@@ -30,6 +32,8 @@ pub struct TrustRoot {
     /// The CA certificates, for signatures verified without a log entry
     /// (`insecureIgnoreTlog`): chains are then checked at the current time.
     ca: CaCertificates,
+    /// Its CT logs, for the SCTs of those certificates.
+    ct_logs: Vec<CtLog>,
 }
 
 /// CA certificates for path validation with `rustls-webpki`.
@@ -66,6 +70,7 @@ impl TrustRoot {
             origin: "given inline".to_owned(),
             verifier,
             ca,
+            ct_logs: ct_logs(&root),
         })
     }
 
@@ -97,6 +102,10 @@ impl TrustRoot {
 
     pub(super) fn ca(&self) -> &CaCertificates {
         &self.ca
+    }
+
+    pub(super) fn ct_logs(&self) -> &[CtLog] {
+        &self.ct_logs
     }
 }
 
