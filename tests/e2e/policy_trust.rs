@@ -186,3 +186,97 @@ async fn without_a_log_entry_a_certificate_still_needs_its_sct_unless_ignored() 
         );
     }
 }
+
+/// An in-process fake upstream (no real registry is configured this way by
+/// accident, but anyone who controls an upstream's answers can): every
+/// request without a bearer token gets a challenge naming the test token
+/// service under another host name (`localhost`, while the upstream is
+/// `127.0.0.1`); with one, a tag list.
+async fn foreign_realm_upstream(realm: String) -> crate::support::fake::Fake {
+    use crate::support::fake::{reply, Fake};
+    use http::StatusCode;
+    Fake::start(move |r| {
+        let bearer = r
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer "));
+        if bearer {
+            reply(
+                StatusCode::OK,
+                &[("content-type", "application/json")],
+                r#"{"name":"private/app","tags":["v1"]}"#,
+            )
+        } else {
+            let challenge = format!(
+                r#"Bearer realm="{realm}",service="{}",scope="repository:private/app:pull""#,
+                crate::support::token::SERVICE
+            );
+            reply(
+                StatusCode::UNAUTHORIZED,
+                &[
+                    ("content-type", "application/json"),
+                    ("www-authenticate", &challenge),
+                ],
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_reach_a_token_realm_only_if_it_belongs_to_the_upstream() {
+    use crate::support::token::{TokenService, PASSWORD, USER};
+    let tokens = TokenService::start();
+    let realm = format!("http://localhost:{}/token", tokens.port);
+    let fake = foreign_realm_upstream(realm.clone()).await;
+    let scope = "repository:private/app:pull";
+    let auth = format!("auth: {{username: {USER}, password: {PASSWORD}}}");
+    let tags = |sg: &Signgate| {
+        let url = sg.url("/v2/private/app/tags/list");
+        async move { crate::support::http::get(&url).await }
+    };
+    let anonymous = |tokens: &TokenService| {
+        tokens
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(authenticated, s)| !authenticated && s == scope)
+            .count()
+    };
+
+    // Not the upstream's host, not listed: asked anonymously, and logged.
+    let sg = Signgate::start(
+        &[Up::new("fake.test", &fake.url()).default().extra(&auth)],
+        "",
+    );
+    let r = tags(&sg).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(anonymous(&tokens) >= 1, "the realm was asked");
+    assert_eq!(
+        tokens.issued_with_credentials_for(scope),
+        0,
+        "the realm never received the Authorization header"
+    );
+    let log = sg.log_text();
+    assert!(
+        log.contains("token realm not trusted with the configured credentials")
+            && log.contains("'localhost' is not the upstream's host (127.0.0.1)"),
+        "{log}"
+    );
+    drop(sg);
+
+    // Listed for this upstream: the credentials go.
+    let listed = format!("{auth}\ntoken-realms: ['{realm}']");
+    let sg = Signgate::start(
+        &[Up::new("fake.test", &fake.url()).default().extra(&listed)],
+        "",
+    );
+    let before = anonymous(&tokens);
+    let r = tags(&sg).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(tokens.issued_with_credentials_for(scope) >= 1);
+    assert_eq!(anonymous(&tokens), before, "no anonymous request this time");
+}
