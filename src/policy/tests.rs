@@ -410,7 +410,7 @@ fn serve_and_policy_check_refuse_globs_no_configured_upstream_can_match() {
     // Without a config, `policy check` cannot check hosts, and says so.
     let set = check_dir(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        matches!(&set.warnings()[..], [w] if w.message.contains("not checked: give --config")),
+        matches!(set.warnings(), [w] if w.message.contains("not checked: give --config")),
         "{:?}",
         set.warnings()
     );

@@ -175,12 +175,12 @@ fn sct_lists_with_more_than_one_sct_or_trailing_bytes_are_refused() {
         let body = items.concat();
         [(body.len() as u16).to_be_bytes().to_vec(), body].concat()
     };
-    assert!(single_sct(&list(&[item.clone()])).is_ok());
+    assert!(single_sct(&list(std::slice::from_ref(&item))).is_ok());
     let e = single_sct(&list(&[item.clone(), item.clone()]))
         .err()
         .unwrap();
     assert!(e.contains("more than one SCT"), "{e}");
-    assert!(single_sct(&[list(&[item.clone()]), vec![0]].concat()).is_err());
+    assert!(single_sct(&[list(std::slice::from_ref(&item)), vec![0]].concat()).is_err());
     assert!(single_sct(&list(&[])).is_err());
     let mut v2 = item.clone();
     v2[2] = 1;
