@@ -894,7 +894,7 @@ pub(crate) fn describe(requirement: &Requirement) -> String {
         Requirement::Keyless(k) => format!(
             "keyless, {}: {}",
             match &k.trust {
-                verify::TrustSource::Sigstore(root) => format!("trusted root {}", root.name()),
+                verify::TrustSource::Sigstore(root) => format!("trusted root '{}'", root.name()),
                 verify::TrustSource::PrivateCa(_) => "private CA".to_owned(),
             },
             k.identities

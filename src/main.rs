@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use signgate::config::{Config, NoMatchPolicy, PolicySource};
+use signgate::config::{Config, PolicySource};
 use signgate::policy::{PolicyErrors, PolicySet};
 use signgate::proxy::App;
 use signgate::telemetry::{self, LogFormat};
@@ -239,10 +239,12 @@ fn main() -> ExitCode {
                     message: e.to_string(),
                 }])
             })
-            .and_then(|c| signgate::policy::trust_roots(&c.map(|c| c.trust).unwrap_or_default()))
-            .and_then(|trust| PolicySet::load_dir_with(&dir, NoMatchPolicy::Deny, &trust))
+            .and_then(|c| signgate::policy::check_dir(&dir, c.as_ref()))
         {
             Ok(set) => {
+                for w in set.warnings() {
+                    eprintln!("warning: {w}");
+                }
                 for p in set.policies() {
                     println!(
                         "{}: policy '{}': ok ({} authorities)",
@@ -280,14 +282,7 @@ fn load(config_path: Option<&Path>) -> Result<(Config, PolicySet), ExitCode> {
 }
 
 fn load_policies(config: &Config) -> Result<PolicySet, PolicyErrors> {
-    let trust = signgate::policy::trust_roots(&config.trust)?;
-    match &config.policies {
-        Some(PolicySource::Dir(dir)) => {
-            PolicySet::load_dir_with(dir, config.no_match_policy, &trust)
-        }
-        Some(PolicySource::BuiltinExamples) => PolicySet::builtin_examples(config.no_match_policy),
-        None => Ok(PolicySet::empty(config.no_match_policy)),
-    }
+    signgate::policy::load_configured(config)
 }
 
 /// Config, policies and a runtime for a one-shot command (exit 2 on error).

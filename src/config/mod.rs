@@ -9,6 +9,7 @@
 
 mod docker_config;
 mod raw;
+mod realms;
 mod validate;
 
 use std::fmt;
@@ -131,6 +132,9 @@ pub struct UpstreamConfig {
     /// Extra PEM CA certificates trusted for this upstream.
     pub ca_file: Option<PathBuf>,
     pub credentials: Option<Credentials>,
+    /// Token realms besides the upstream's own host that `credentials` may
+    /// be sent to (`token-realms`); matched by scheme, host, port and path.
+    pub token_realms: Vec<Url>,
     /// Keep this upstream's admitted content in the store.
     pub store: bool,
 }
@@ -259,6 +263,14 @@ impl fmt::Debug for UpstreamConfig {
             .field("insecure", &self.insecure)
             .field("ca_file", &self.ca_file)
             .field("credentials", &self.credentials)
+            .field(
+                "token_realms",
+                &self
+                    .token_realms
+                    .iter()
+                    .map(Url::as_str)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

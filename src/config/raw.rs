@@ -19,6 +19,9 @@ pub(super) struct RawUpstream {
     /// Keep admitted content of this upstream in the store (default: yes,
     /// when a store is configured).
     pub store: Option<bool>,
+    /// Token services (besides the upstream's own host) that may receive
+    /// the configured credentials.
+    pub token_realms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -351,6 +351,13 @@ fn validate_upstreams(
             }
             _ => None,
         };
+        let (token_realms, realm_problems) = super::realms::token_realms(
+            raw.token_realms.as_deref(),
+            &path,
+            raw.insecure,
+            raw.auth.is_some(),
+        );
+        problems.0.extend(realm_problems);
         if let (Some(name), Some(url)) = (name, url) {
             upstreams.push(UpstreamConfig {
                 name,
@@ -359,6 +366,7 @@ fn validate_upstreams(
                 insecure: raw.insecure,
                 ca_file,
                 credentials,
+                token_realms,
                 store: raw.store.unwrap_or(true),
             });
         }

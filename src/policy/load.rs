@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use globset::{GlobBuilder, GlobSetBuilder};
+use regex::RegexSet;
 use serde_yaml_ng::Value;
 
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use std::sync::Arc;
 use super::file::{
     RawAttestation, RawAuthority, RawKey, RawKeyless, RawPolicy, RawTimestamp, RawTlog,
 };
+use super::glob::{Glob, Registries};
 use super::{
-    normalize_glob, predicate, rego, AttestationRule, Authority, AuthorityKind, Mode,
-    PlatformManifests, Policy, PolicySet, SignatureSource, REVISIONS,
+    predicate, rego, AttestationRule, Authority, AuthorityKind, Mode, PlatformManifests, Policy,
+    PolicySet, SignatureSource, REVISIONS,
 };
 use crate::config::NoMatchPolicy;
 use crate::verify::trust::TrustRoots;
@@ -49,11 +50,23 @@ impl PolicySet {
         PolicySet::load_dir_with(dir, no_match, &embedded_trust()?)
     }
 
-    /// Load a directory, resolving `trustRootRef`s against `trust`.
+    /// Load a directory, resolving `trustRootRef`s against `trust`; glob
+    /// hosts are not checked (see [`PolicySet::load_dir_checked`]).
     pub fn load_dir_with(
         dir: &Path,
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
+    ) -> Result<PolicySet, PolicyErrors> {
+        PolicySet::load_dir_checked(dir, no_match, trust, &Registries::Unchecked)
+    }
+
+    /// Load a directory, resolving `trustRootRef`s against `trust` and
+    /// refusing globs that can match no name built for `registries`.
+    pub fn load_dir_checked(
+        dir: &Path,
+        no_match: NoMatchPolicy,
+        trust: &TrustRoots,
+        registries: &Registries,
     ) -> Result<PolicySet, PolicyErrors> {
         let error = |message: String| {
             PolicyErrors(vec![PolicyError {
@@ -76,7 +89,7 @@ impl PolicySet {
                 .map_err(|e| error(format!("cannot read '{}': {e}", file.display())))?;
             documents.push((file, text));
         }
-        PolicySet::from_files_with(&documents, no_match, trust)
+        PolicySet::from_files_checked(&documents, no_match, trust, registries)
     }
 
     /// Load policies from `(file, text)` pairs; `file` names them in errors
@@ -94,9 +107,21 @@ impl PolicySet {
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
     ) -> Result<PolicySet, PolicyErrors> {
+        PolicySet::from_files_checked(files, no_match, trust, &Registries::Unchecked)
+    }
+
+    /// As [`PolicySet::from_files_with`], refusing globs that can match no
+    /// name built for `registries`.
+    pub fn from_files_checked(
+        files: &[(PathBuf, String)],
+        no_match: NoMatchPolicy,
+        trust: &TrustRoots,
+        registries: &Registries,
+    ) -> Result<PolicySet, PolicyErrors> {
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut policies: Vec<Policy> = Vec::new();
-        let mut globs = GlobSetBuilder::new();
+        let mut patterns: Vec<String> = Vec::new();
         let mut glob_owner = Vec::new();
         for (file, text) in files {
             for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -104,6 +129,8 @@ impl PolicySet {
                     file,
                     document: index + 1,
                     errors: &mut errors,
+                    warnings: &mut warnings,
+                    registries,
                 };
                 let value = match <Value as serde::Deserialize>::deserialize(document) {
                     Ok(Value::Null) => continue,
@@ -135,43 +162,29 @@ impl PolicySet {
                     continue;
                 }
                 let owner = policies.len();
-                for (i, glob) in policy.1.iter().enumerate() {
-                    match GlobBuilder::new(&normalize_glob(glob))
-                        .literal_separator(true)
-                        .build()
-                    {
-                        Ok(g) => {
-                            globs.add(g);
-                            glob_owner.push(owner);
-                        }
-                        Err(e) => problems.push(
-                            &format!("spec.images[{i}].glob"),
-                            format!("error parsing glob '{glob}': {e}"),
-                        ),
-                    }
+                for glob in policy.1 {
+                    patterns.push(glob.regex);
+                    glob_owner.push(owner);
                 }
                 policies.push(policy.0);
             }
         }
-        let globs = match globs.build() {
-            Ok(g) => g,
-            Err(e) => {
-                errors.push(PolicyError {
-                    file: PathBuf::new(),
-                    document: 0,
-                    path: String::new(),
-                    message: format!("compiling globs: {e}"),
-                });
-                return Err(PolicyErrors(errors));
-            }
-        };
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
+        let globs = RegexSet::new(&patterns).map_err(|e| {
+            PolicyErrors(vec![PolicyError {
+                file: PathBuf::new(),
+                document: 0,
+                path: String::new(),
+                message: format!("compiling globs: {e}"),
+            }])
+        })?;
         Ok(PolicySet {
             policies,
             globs,
             glob_owner,
+            warnings,
             no_match,
             revision: REVISIONS.fetch_add(1, Ordering::Relaxed),
         })
@@ -202,7 +215,8 @@ pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, Po
     let mut read = |key: &str, name: &str, path: &Path| match std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read '{}': {e}", path.display()))
         .and_then(|json| {
-            crate::verify::TrustRoot::from_json(&format!("'{name}' ({})", path.display()), &json)
+            crate::verify::TrustRoot::from_json(name, &json)
+                .map(|root| root.with_origin(path.display().to_string()))
         }) {
         Ok(root) => Some(Arc::new(root)),
         Err(message) => {
@@ -236,16 +250,29 @@ struct Problems<'a> {
     file: &'a Path,
     document: usize,
     errors: &'a mut Vec<PolicyError>,
+    warnings: &'a mut Vec<PolicyError>,
+    /// What glob hosts are checked against.
+    registries: &'a Registries,
 }
 
 impl Problems<'_> {
-    fn push(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(PolicyError {
+    fn error(&self, path: &str, message: impl Into<String>) -> PolicyError {
+        PolicyError {
             file: self.file.to_path_buf(),
             document: self.document,
             path: path.to_owned(),
             message: message.into(),
-        });
+        }
+    }
+
+    fn push(&mut self, path: &str, message: impl Into<String>) {
+        let e = self.error(path, message);
+        self.errors.push(e);
+    }
+
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        let w = self.error(path, message);
+        self.warnings.push(w);
     }
 }
 
@@ -254,7 +281,7 @@ fn validate(
     problems: &mut Problems<'_>,
     raw: RawPolicy,
     trust: &TrustRoots,
-) -> Option<(Policy, Vec<String>)> {
+) -> Option<(Policy, Vec<Glob>)> {
     let before = problems.errors.len();
     if !API_VERSIONS.contains(&raw.api_version.as_str()) {
         problems.push(
@@ -272,16 +299,17 @@ fn validate(
     if spec.images.is_empty() {
         problems.push("spec.images", "at least one image glob is required");
     }
+    let mut globs = Vec::new();
     for (i, image) in spec.images.iter().enumerate() {
-        let last = image.glob.rsplit('/').next().unwrap_or_default();
-        if image.glob.contains('@') || (image.glob.contains('/') && last.contains(':')) {
-            problems.push(
-                &format!("spec.images[{i}].glob"),
-                format!(
-                    "'{}': globs match repository names; tags and digests are not part of them",
-                    image.glob
-                ),
-            );
+        let path = format!("spec.images[{i}].glob");
+        match Glob::parse(&image.glob).and_then(|g| Ok((g.check(problems.registries)?, g))) {
+            Ok((warning, glob)) => {
+                if let Some(w) = warning {
+                    problems.warn(&path, w);
+                }
+                globs.push(glob);
+            }
+            Err(e) => problems.push(&path, e),
         }
     }
     if spec.policy.is_some() {
@@ -337,7 +365,6 @@ fn validate(
     if problems.errors.len() > before {
         return None;
     }
-    let globs = spec.images.into_iter().map(|i| i.glob).collect();
     Some((
         Policy {
             name: raw.metadata.name,

@@ -10,17 +10,21 @@
 //! a new one with a new revision, which is part of every decision-cache key.
 
 mod file;
+pub mod glob;
 mod load;
 pub mod predicate;
 pub mod rego;
+mod source;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use globset::GlobSet;
+use regex::RegexSet;
 
+pub use glob::Registries;
 pub use load::{trust_roots, PolicyError, PolicyErrors};
+pub use source::{check_dir, load_configured};
 
 use crate::config::NoMatchPolicy;
 use crate::oci::{RegistryName, Repository};
@@ -30,9 +34,12 @@ use crate::verify::Requirement;
 #[derive(Debug)]
 pub struct PolicySet {
     policies: Vec<Policy>,
-    globs: GlobSet,
+    /// Every policy's globs, compiled (see [`glob`]).
+    globs: RegexSet,
     /// `globs` index → `policies` index.
     glob_owner: Vec<usize>,
+    /// What loaded, but probably does not mean what its author meant.
+    warnings: Vec<PolicyError>,
     no_match: NoMatchPolicy,
     revision: u64,
 }
@@ -147,14 +154,16 @@ impl PolicySet {
     pub fn empty(no_match: NoMatchPolicy) -> PolicySet {
         PolicySet {
             policies: Vec::new(),
-            globs: GlobSet::empty(),
+            globs: RegexSet::empty(),
             glob_owner: Vec::new(),
+            warnings: Vec::new(),
             no_match,
             revision: REVISIONS.fetch_add(1, Ordering::Relaxed),
         }
     }
 
-    /// The example policies built into the binary.
+    /// The example policies built into the binary. Their globs are not
+    /// checked against the configured upstreams: they are examples.
     pub fn builtin_examples(no_match: NoMatchPolicy) -> Result<PolicySet, PolicyErrors> {
         let files: Vec<(PathBuf, String)> = BUILTIN_EXAMPLES
             .iter()
@@ -170,6 +179,11 @@ impl PolicySet {
 
     pub fn policies(&self) -> &[Policy] {
         &self.policies
+    }
+
+    /// Globs that loaded but probably match nothing their author meant.
+    pub fn warnings(&self) -> &[PolicyError] {
+        &self.warnings
     }
 
     /// The policies whose globs match `image` (see [`image_name`]).
@@ -197,21 +211,7 @@ impl PolicySet {
 /// The fully qualified name policies match against, written the way
 /// policy-controller writes it: Docker Hub is `index.docker.io`.
 pub fn image_name(registry: &RegistryName, repository: &Repository) -> String {
-    if registry.is_docker_hub() {
-        format!("index.docker.io/{repository}")
-    } else {
-        format!("{registry}/{repository}")
-    }
-}
-
-/// Globs may say `docker.io/…` too; they are matched as `index.docker.io/…`.
-fn normalize_glob(glob: &str) -> String {
-    for alias in ["docker.io/", "registry-1.docker.io/"] {
-        if let Some(rest) = glob.strip_prefix(alias) {
-            return format!("index.docker.io/{rest}");
-        }
-    }
-    glob.to_owned()
+    format!("{}/{repository}", glob::image_host(registry))
 }
 
 #[cfg(test)]

@@ -222,7 +222,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
         ),
         (
             policy("a", &["x/{a,b"], PASS),
-            "spec.images[0].glob: error parsing glob",
+            "spec.images[0].glob: 'x/{a,b' is not a glob policy-controller accepts",
         ),
         (
             policy("a", &["x/app:latest"], PASS),
@@ -332,4 +332,150 @@ fn the_example_policies_for_users_load() {
         .filter(|a| a.attestations.iter().any(|r| r.condition.is_some()))
         .count();
     assert!(attested >= 3, "{attested}");
+}
+
+#[test]
+fn a_policy_set_applies_globs_with_policy_controller_semantics() {
+    let s = set(
+        &[
+            policy("hub-official", &["*"], PASS),
+            policy("hub-users", &["*/*"], PASS),
+            policy("anywhere-under", &["ghcr.io/org/**/app"], PASS),
+            policy("case", &["GHCR.IO/team/*"], PASS),
+        ],
+        NoMatchPolicy::Deny,
+    );
+    let table: &[(&str, &[&str])] = &[
+        (
+            "index.docker.io/library/nginx",
+            &["hub-official", "hub-users"],
+        ),
+        ("index.docker.io/bitnami/redis", &["hub-users"]),
+        ("ghcr.io/org/a/b/app", &["anywhere-under"]),
+        ("ghcr.io/team/app", &["case"]),
+        ("ghcr.io/library/nginx", &["no-match:Deny"]),
+    ];
+    for (image, want) in table {
+        assert_eq!(names(&s, image), want.to_vec(), "{image}");
+    }
+}
+
+/// A config whose policies are `dir` and whose upstreams are `names`.
+fn config(dir: &std::path::Path, names: &[&str]) -> crate::config::Config {
+    let upstreams: String = names
+        .iter()
+        .map(|n| format!("  - {{name: '{n}', url: 'https://{n}'}}\n"))
+        .collect();
+    crate::config::Config::parse(
+        &format!("upstreams:\n{upstreams}policies: {}\n", dir.display()),
+        "test.yaml",
+        dir,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn serve_and_policy_check_refuse_globs_no_configured_upstream_can_match() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        [
+            policy("ok", &["ghcr.io/org/**", "*"], PASS),
+            policy("typo", &["ghcr.io/org/*", "gchr.io/org/*"], PASS),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let want = "p.yaml: document 2: spec.images[1].glob: 'gchr.io/org/*' can never match: 'gchr.io' is not a configured upstream (configured: ghcr.io, index.docker.io)";
+    let cfg = config(dir.path(), &["ghcr.io", "docker.io"]);
+    for err in [
+        load_configured(&cfg).unwrap_err(),
+        check_dir(dir.path(), Some(&cfg)).unwrap_err(),
+    ] {
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+    // Without Docker Hub, policy-controller's `*` matches nothing either.
+    let err = load_configured(&config(dir.path(), &["ghcr.io", "gchr.io"])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("document 1: spec.images[1].glob: '*' can never match: 'index.docker.io'"),
+        "{err}"
+    );
+    // With every host configured it loads.
+    let set = load_configured(&config(dir.path(), &["ghcr.io", "gchr.io", "docker.io"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.policies().len(), 2);
+    assert!(set.warnings().is_empty());
+    // Without a config, `policy check` cannot check hosts, and says so.
+    let set = check_dir(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(set.warnings(), [w] if w.message.contains("not checked: give --config")),
+        "{:?}",
+        set.warnings()
+    );
+}
+
+#[test]
+fn a_docker_hub_glob_of_one_component_loads_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        policy("nginx", &["docker.io/nginx"], PASS),
+    )
+    .unwrap();
+    let set = load_configured(&config(dir.path(), &["docker.io"])).unwrap();
+    let warnings: Vec<String> = set.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("p.yaml: document 1: spec.images[0].glob: 'docker.io/nginx' matches only the name index.docker.io/nginx")
+            && warnings[0].contains("mean 'index.docker.io/library/nginx'"),
+        "{warnings:?}"
+    );
+    // As warned: it does not apply to the official image.
+    assert!(matches!(
+        set.applicable("index.docker.io/library/nginx"),
+        Applicable::NoMatch(_)
+    ));
+}
+
+#[test]
+fn the_builtin_examples_load_under_the_embedded_default_config() {
+    // They name example registries the default config does not route to.
+    let cfg = crate::config::Config::embedded_default().unwrap();
+    let set = load_configured(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.policies().len(), 3);
+}
+
+#[test]
+fn identity_regexps_that_would_escape_their_anchors_are_load_errors() {
+    for pattern in [
+        "x)|(?:.*",
+        "a)|(.*",
+        ")|.*|(",
+        "(unclosed",
+        "unopened)",
+        "trailing\\",
+    ] {
+        for field in ["subjectRegExp", "issuerRegExp"] {
+            let other = if field == "subjectRegExp" {
+                "issuer: i"
+            } else {
+                "subject: s"
+            };
+            let doc = policy(
+                "a",
+                &["x/*"],
+                &format!(
+                    "    - keyless:\n        identities: [{{{other}, {field}: '{pattern}'}}]\n"
+                ),
+            );
+            let want = format!("spec.authorities[0].keyless.identities[0].{field}: invalid regular expression '{pattern}'");
+            let errors = errors(&doc);
+            assert!(
+                errors.iter().any(|e| e.contains(&want)),
+                "{pattern}: {errors:?}"
+            );
+        }
+    }
 }

@@ -6,7 +6,12 @@
 //! credentials — and retry once. The scheme is remembered per upstream and
 //! tokens are cached per scope until shortly before they expire, so steady
 //! state costs no extra round trip. Credentials a client sends to signgate
-//! are never used here: only the configuration's.
+//! are never used here: only the configuration's, and only towards realms
+//! they belong to — the upstream's own host, the realms its config lists
+//! (`token-realms`), and Docker Hub's token service for Docker Hub. Any
+//! other realm a challenge names is asked anonymously, and the log says why:
+//! whoever controls an upstream's answers must not harvest its credentials
+//! by naming a realm of their own.
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -21,19 +26,25 @@ use url::Url;
 use super::body::read_bounded;
 use super::client::HttpClient;
 use super::error::{UpstreamError, UpstreamErrorKind};
-use crate::config::Credentials;
+use crate::config::{Credentials, UpstreamConfig};
 use crate::oci::RegistryName;
 
 /// Token responses are small JSON documents.
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 /// Registries that omit `expires_in` mean 60 seconds (distribution's token spec).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Docker Hub's own token service.
+const DOCKER_HUB_REALM: &str = "https://auth.docker.io/token";
 
 pub struct Auth {
     upstream: RegistryName,
     credentials: Option<Credentials>,
     /// Whether a plain-http realm is acceptable (only for `insecure` upstreams).
     insecure: bool,
+    /// The upstream's own host (from its URL), lowercased.
+    host: Option<String>,
+    /// Realms besides `host` that may receive `credentials`.
+    realms: Vec<Url>,
     scheme: RwLock<Scheme>,
     tokens: moka::future::Cache<String, Token>,
 }
@@ -43,7 +54,12 @@ pub struct Auth {
 enum Scheme {
     Anonymous,
     Basic,
-    Bearer { realm: Url, service: Option<String> },
+    Bearer {
+        realm: Url,
+        service: Option<String>,
+        /// Whether the configured credentials may go to `realm`.
+        with_credentials: bool,
+    },
 }
 
 #[derive(Clone)]
@@ -75,11 +91,17 @@ struct TokenResponse {
 // === impl Auth ===
 
 impl Auth {
-    pub fn new(upstream: RegistryName, credentials: Option<Credentials>, insecure: bool) -> Auth {
+    pub fn new(config: &UpstreamConfig) -> Auth {
+        let mut realms = config.token_realms.clone();
+        if config.name.is_docker_hub() {
+            realms.extend(Url::parse(DOCKER_HUB_REALM).ok());
+        }
         Auth {
-            upstream,
-            credentials,
-            insecure,
+            upstream: config.name.clone(),
+            credentials: config.credentials.clone(),
+            insecure: config.insecure,
+            host: config.url.host_str().map(str::to_ascii_lowercase),
+            realms,
             scheme: RwLock::new(Scheme::Anonymous),
             tokens: moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -117,9 +139,20 @@ impl Auth {
         match self.scheme() {
             Scheme::Anonymous => Ok(None),
             Scheme::Basic => Ok(self.basic_header()),
-            Scheme::Bearer { realm, service } => {
+            Scheme::Bearer {
+                realm,
+                service,
+                with_credentials,
+            } => {
                 let key = scope.unwrap_or_default().to_owned();
-                let fetch = self.fetch_token(client, &realm, service.as_deref(), scope, timeout);
+                let fetch = self.fetch_token(
+                    client,
+                    &realm,
+                    service.as_deref(),
+                    scope,
+                    with_credentials,
+                    timeout,
+                );
                 let token = self
                     .tokens
                     .try_get_with(key, fetch)
@@ -189,9 +222,24 @@ impl Auth {
                             "bearer realm must be https (or http on an insecure upstream)".into(),
                         )));
                     }
+                    let with_credentials = match self.may_receive_credentials(&realm) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            if self.credentials.is_some() {
+                                tracing::warn!(
+                                    upstream = %self.upstream,
+                                    realm = %realm.as_str(),
+                                    reason = %why,
+                                    "token realm not trusted with the configured credentials: asking it anonymously"
+                                );
+                            }
+                            false
+                        }
+                    };
                     return Ok(Scheme::Bearer {
                         realm,
                         service: param("service"),
+                        with_credentials,
                     });
                 }
                 if challenge.scheme.eq_ignore_ascii_case("basic") {
@@ -204,6 +252,31 @@ impl Auth {
         } else {
             Scheme::Anonymous
         })
+    }
+
+    /// Whether `realm` may receive the configured credentials: the
+    /// upstream's own host (any port), or a listed realm (same scheme, host,
+    /// port and path; Docker Hub's token service for Docker Hub). The scheme
+    /// was checked already (https, or http on an insecure upstream).
+    fn may_receive_credentials(&self, realm: &Url) -> Result<(), String> {
+        let host = realm.host_str().map(str::to_ascii_lowercase);
+        if host.is_some() && host == self.host {
+            return Ok(());
+        }
+        let same = |listed: &Url| {
+            listed.scheme() == realm.scheme()
+                && listed.host_str().map(str::to_ascii_lowercase) == host
+                && listed.port_or_known_default() == realm.port_or_known_default()
+                && listed.path() == realm.path()
+        };
+        if self.realms.iter().any(same) {
+            return Ok(());
+        }
+        Err(format!(
+            "'{}' is not the upstream's host ({}) nor listed in its token-realms",
+            host.unwrap_or_default(),
+            self.host.as_deref().unwrap_or_default()
+        ))
     }
 
     fn basic_header(&self) -> Option<HeaderValue> {
@@ -221,6 +294,7 @@ impl Auth {
         realm: &Url,
         service: Option<&str>,
         scope: Option<&str>,
+        with_credentials: bool,
         timeout: Duration,
     ) -> Result<Token, String> {
         let mut url = realm.clone();
@@ -234,7 +308,7 @@ impl Auth {
             }
         }
         let mut request = Request::get(url.as_str());
-        if let Some(basic) = self.basic_header() {
+        if let Some(basic) = self.basic_header().filter(|_| with_credentials) {
             request = request.header(AUTHORIZATION, basic);
         }
         let request = request
@@ -276,8 +350,26 @@ impl Auth {
 mod tests {
     use super::*;
 
+    fn config(name: &str, url: &str, insecure: bool, realms: &[&str]) -> UpstreamConfig {
+        UpstreamConfig {
+            name: name.parse().unwrap(),
+            url: Url::parse(url).unwrap(),
+            default: false,
+            insecure,
+            ca_file: None,
+            credentials: Some(Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            token_realms: realms.iter().map(|r| Url::parse(r).unwrap()).collect(),
+            store: true,
+        }
+    }
+
     fn auth() -> Auth {
-        Auth::new("r.io".parse().unwrap(), None, false)
+        let mut c = config("r.io", "https://r.io", false, &[]);
+        c.credentials = None;
+        Auth::new(&c)
     }
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -294,7 +386,7 @@ mod tests {
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
         ]);
         match auth().parse_challenges(&h).unwrap() {
-            Scheme::Bearer { realm, service } => {
+            Scheme::Bearer { realm, service, .. } => {
                 assert_eq!(realm.as_str(), "https://auth.docker.io/token");
                 assert_eq!(service.as_deref(), Some("registry.docker.io"));
             }
@@ -324,7 +416,7 @@ mod tests {
     fn a_plain_http_realm_is_refused_unless_the_upstream_is_insecure() {
         let h = headers(&[r#"Bearer realm="http://127.0.0.1:1/token""#]);
         assert!(auth().parse_challenges(&h).is_err());
-        let insecure = Auth::new("r.io".parse().unwrap(), None, true);
+        let insecure = Auth::new(&config("r.io", "http://r.io", true, &[]));
         assert!(insecure.parse_challenges(&h).is_ok());
         let h = headers(&[r#"Bearer realm="file:///etc/passwd""#]);
         assert!(insecure.parse_challenges(&h).is_err());
@@ -333,16 +425,72 @@ mod tests {
     }
 
     #[test]
+    fn credentials_go_only_to_realms_they_belong_to() {
+        let private = Auth::new(&config(
+            "registry.example.com",
+            "https://registry.example.com",
+            false,
+            &[
+                "https://auth.example.com/token",
+                "https://sso.example.com:8443/v2/token",
+            ],
+        ));
+        let hub = Auth::new(&config(
+            "docker.io",
+            "https://registry-1.docker.io",
+            false,
+            &[],
+        ));
+        let lab = Auth::new(&config(
+            "lab.test:5000",
+            "http://127.0.0.1:15000",
+            true,
+            &[],
+        ));
+        let table: &[(&Auth, &str, bool)] = &[
+            // The upstream's own host, any port or path.
+            (&private, "https://registry.example.com/token", true),
+            (&private, "https://REGISTRY.example.com:5001/auth", true),
+            (&lab, "http://127.0.0.1:15001/token", true),
+            // Listed realms: scheme, host, port and path must all agree.
+            (&private, "https://auth.example.com/token", true),
+            (&private, "https://auth.example.com:443/token", true),
+            (&private, "https://auth.example.com/token?extra=1", true),
+            (&private, "https://sso.example.com:8443/v2/token", true),
+            (&private, "https://auth.example.com/other", false),
+            (&private, "https://auth.example.com:8443/token", false),
+            (&private, "https://sso.example.com/v2/token", false),
+            (&private, "https://auth.example.com.evil/token", false),
+            (&private, "https://evil.example.net/token", false),
+            // Docker Hub's own token service, for Docker Hub only.
+            (&hub, "https://auth.docker.io/token", true),
+            (&hub, "https://auth.docker.io/other", false),
+            (&hub, "https://evil.example.net/token", false),
+            (&private, "https://auth.docker.io/token", false),
+            (&lab, "http://localhost:15001/token", false),
+        ];
+        for (auth, realm, want) in table {
+            let h = headers(&[&format!(r#"Bearer realm="{realm}",service="s""#)]);
+            match auth.parse_challenges(&h).unwrap() {
+                Scheme::Bearer {
+                    with_credentials, ..
+                } => assert_eq!(with_credentials, *want, "{} → {realm}", auth.upstream),
+                other => panic!("{realm}: {other:?}"),
+            }
+        }
+        let why = private
+            .may_receive_credentials(&Url::parse("https://evil.example.net/token").unwrap())
+            .unwrap_err();
+        assert!(
+            why.contains("'evil.example.net' is not the upstream's host (registry.example.com)"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn basic_header_needs_credentials_and_is_sensitive() {
         assert!(auth().basic_header().is_none());
-        let a = Auth::new(
-            "r.io".parse().unwrap(),
-            Some(Credentials {
-                username: "u".into(),
-                password: "p".into(),
-            }),
-            false,
-        );
+        let a = Auth::new(&config("r.io", "https://r.io", false, &[]));
         let h = a.basic_header().unwrap();
         assert_eq!(h.to_str().unwrap(), "Basic dTpw");
         assert!(h.is_sensitive());

@@ -153,11 +153,7 @@ impl Upstream {
             base: config.url.clone(),
             insecure: config.insecure,
             client,
-            auth: Auth::new(
-                config.name.clone(),
-                config.credentials.clone(),
-                config.insecure,
-            ),
+            auth: Auth::new(config),
             timeouts: timeouts.clone(),
             metrics,
             local: None,

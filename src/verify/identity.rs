@@ -1,14 +1,18 @@
 //! Who signed: matching a verified certificate's identity (SAN), OIDC issuer
 //! and Fulcio CI claims against a keyless authority's `identities`.
 //!
-//! Regular expressions are anchored (`^(?:…)$`): cosign and policy-controller
-//! match unanchored, so `subjectRegExp: .*@example.com` would also accept
-//! `eve@example.com.evil`. Issuer and subject alone can be spoofed with
+//! Regular expressions are anchored: cosign and policy-controller match
+//! unanchored, so `subjectRegExp: .*@example.com` would also accept
+//! `eve@example.com.evil`. The anchors wrap the *parsed* expression, not its
+//! text, so a pattern cannot close the wrapper's group and escape it
+//! (`x)|(?:.*` written into `^(?:…)$` would match anything); a pattern that
+//! does not parse on its own is refused. Issuer and subject alone can be spoofed with
 //! reusable workflows, hence the optional claims (OIDs 1.3.6.1.4.1.57264.1.x).
 
 use std::fmt;
 
 use regex::Regex;
+use regex_syntax::hir::{Hir, Look};
 use sigstore_verify::crypto::CertificateInfo;
 
 /// One `keyless.identities[]` entry. Every field given must match.
@@ -23,7 +27,15 @@ pub struct Identity {
 #[derive(Clone)]
 pub enum Matcher {
     Exact(String),
-    Regex(Regex),
+    Regex(Anchored),
+}
+
+/// A regular expression that must match the whole value.
+#[derive(Clone)]
+pub struct Anchored {
+    /// As the policy wrote it, for messages.
+    written: String,
+    regex: Regex,
 }
 
 /// A Fulcio certificate claim a policy may pin, by its policy key.
@@ -103,17 +115,28 @@ pub struct Signer {
 // === impl Matcher ===
 
 impl Matcher {
-    /// An anchored regular expression.
+    /// An anchored regular expression: `pattern` is parsed on its own (the
+    /// `regex` crate's syntax and defaults), then the parsed expression is
+    /// put between start- and end-of-text assertions and compiled from its
+    /// printed form, which is equivalent and free of comments or flags that
+    /// could reach past it.
     pub fn regex(pattern: &str) -> Result<Matcher, String> {
-        Regex::new(&format!("^(?:{pattern})$"))
-            .map(Matcher::Regex)
-            .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
+        let invalid = |e: &dyn fmt::Display| format!("invalid regular expression '{pattern}': {e}");
+        let parsed = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| invalid(&e))?;
+        let anchored = Hir::concat(vec![Hir::look(Look::Start), parsed, Hir::look(Look::End)]);
+        let regex = Regex::new(&anchored.to_string()).map_err(|e| invalid(&e))?;
+        Ok(Matcher::Regex(Anchored {
+            written: pattern.to_owned(),
+            regex,
+        }))
     }
 
     pub fn matches(&self, value: &str) -> bool {
         match self {
             Matcher::Exact(s) => s == value,
-            Matcher::Regex(r) => r.is_match(value),
+            Matcher::Regex(r) => r.regex.is_match(value),
         }
     }
 }
@@ -128,7 +151,7 @@ impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Matcher::Exact(s) => write!(f, "'{s}'"),
-            Matcher::Regex(r) => write!(f, "/{}/", r.as_str()),
+            Matcher::Regex(r) => write!(f, "/{}/ (anchored)", r.written),
         }
     }
 }

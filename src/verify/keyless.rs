@@ -91,7 +91,7 @@ pub fn verify_bundle(
         },
         tlog_verified: result.tlog_verified(),
         sct_verified: result.sct_verified(),
-        trust_root: root.name().to_owned(),
+        trust_root: root.detail(),
     };
     Ok((signer, evidence))
 }

@@ -13,11 +13,13 @@
 //! module.
 
 mod blob;
+mod der;
 mod identity;
 mod key;
 pub mod keyless;
 mod payload;
 mod pki;
+mod sct;
 pub mod statement;
 pub mod trust;
 
@@ -95,6 +97,8 @@ pub struct Evidence {
     pub time_source: &'static str,
     pub tlog_verified: bool,
     pub sct_verified: bool,
+    /// The root's name and origin ([`TrustRoot::detail`]): local detail for
+    /// `--explain` and logs, not for responses.
     pub trust_root: String,
 }
 
@@ -429,7 +433,10 @@ fn bundle(
                 }
                 TrustSource::PrivateCa(ca) => {
                     let leaf = bundle_leaf(&bundle)?;
-                    (pki::verify_der(&ca.ca, &leaf, None, &pae, signature)?, None)
+                    (
+                        pki::verify_der(&ca.ca, &leaf, None, &pae, signature, None)?,
+                        None,
+                    )
                 }
             };
             match_identity(&keyless.identities, &signer).map_err(RejectReason::Identity)?;
@@ -472,10 +479,21 @@ fn legacy_keyless(
                     keyless::verify_bundle(root, artifact, &bundle, keyless.strictness)?;
                 (signer, Some(evidence))
             }
-            None if !keyless.strictness.tlog => (
-                pki::verify(root.ca(), certificate, chain, message, signature)?,
-                None,
-            ),
+            // `insecureIgnoreTlog`: the chain now, and the SCT unless
+            // `insecureIgnoreSCT` too.
+            None if !keyless.strictness.tlog => {
+                let sct = keyless.strictness.sct.then(|| root.ct_logs());
+                let signer = pki::verify(root.ca(), certificate, chain, message, signature, sct)?;
+                let evidence = Evidence {
+                    log_index: None,
+                    time: None,
+                    time_source: "none (no log entry: chain checked at the current time)",
+                    tlog_verified: false,
+                    sct_verified: sct.is_some(),
+                    trust_root: root.detail(),
+                };
+                (signer, Some(evidence))
+            }
             None => {
                 return Err(RejectReason::Keyless(
                     "no Rekor bundle annotation: a transparency-log entry is required".into(),
@@ -483,7 +501,7 @@ fn legacy_keyless(
             }
         },
         TrustSource::PrivateCa(ca) => (
-            pki::verify(&ca.ca, certificate, chain, message, signature)?,
+            pki::verify(&ca.ca, certificate, chain, message, signature, None)?,
             None,
         ),
     };

@@ -1,6 +1,8 @@
 //! Certificate signatures without a transparency log: a private PKI
 //! (`keyless.ca-cert`, no Fulcio, no Rekor) or a keyless authority with
-//! `insecureIgnoreTlog`.
+//! `insecureIgnoreTlog` — whose certificate must still carry a valid SCT
+//! unless the authority sets `insecureIgnoreSCT` (checked by `sct` against
+//! the issuer this chain validation found).
 //!
 //! With no log there is no trusted signing time, so the chain is validated
 //! at the current time (cosign does the same), with `rustls-webpki`: the
@@ -14,6 +16,7 @@ use sigstore_verify::types::DerCertificate;
 
 use super::identity::Signer;
 use super::key::PublicKey;
+use super::sct::{self, CtLog};
 use super::trust::CaCertificates;
 use super::RejectReason;
 
@@ -21,20 +24,22 @@ use super::RejectReason;
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
 /// Verify `signature` over `message` by the leaf `certificate` (PEM) that
-/// chains to `ca`; the `chain` PEM may supply intermediates.
+/// chains to `ca`; the `chain` PEM may supply intermediates. With
+/// `sct: Some(logs)`, the leaf's embedded SCT must verify with one of them.
 pub fn verify(
     ca: &CaCertificates,
     certificate: &str,
     chain: Option<&str>,
     message: &[u8],
     signature: &[u8],
+    sct: Option<&[CtLog]>,
 ) -> Result<Signer, RejectReason> {
     let pki = |m: String| RejectReason::Keyless(m);
     let leaf = rustls_pemfile::certs(&mut certificate.as_bytes())
         .next()
         .and_then(Result::ok)
         .ok_or_else(|| pki("certificate is not PEM".into()))?;
-    verify_der(ca, &leaf, chain, message, signature)
+    verify_der(ca, &leaf, chain, message, signature, sct)
 }
 
 /// As [`verify`], with the leaf in DER.
@@ -44,6 +49,7 @@ pub fn verify_der(
     chain: Option<&str>,
     message: &[u8],
     signature: &[u8],
+    sct: Option<&[CtLog]>,
 ) -> Result<Signer, RejectReason> {
     let pki = |m: String| RejectReason::Keyless(m);
     let mut intermediates = ca.intermediates.clone();
@@ -57,7 +63,7 @@ pub fn verify_der(
         .collect();
     let end_entity = webpki::EndEntityCert::try_from(leaf)
         .map_err(|e| pki(format!("certificate is unreadable: {e}")))?;
-    end_entity
+    let path = end_entity
         .verify_for_usage(
             WEBPKI_VERIFICATION_ALGS,
             &anchors,
@@ -68,6 +74,9 @@ pub fn verify_der(
             None,
         )
         .map_err(|e| pki(format!("certificate does not chain to a trusted CA: {e}")))?;
+    if let Some(logs) = sct {
+        sct::verify(leaf.as_ref(), path.issuer_spki().as_ref(), logs).map_err(pki)?;
+    }
     let info = parse_certificate_info(&DerCertificate::new(leaf.as_ref().to_vec()))
         .map_err(|e| pki(format!("certificate is unreadable: {e}")))?;
     let key = PublicKey::from_der(info.public_key.clone())

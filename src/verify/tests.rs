@@ -299,6 +299,9 @@ fn keys_that_are_not_public_keys_are_refused() {
     );
 }
 
+mod anchors;
+mod trust_detail;
+
 mod keyless_legacy {
     //! The real 2023 public-good keyless signature (containers/image
     //! fixture) against the pinned public-good trusted root.

@@ -13,6 +13,8 @@ use rustls::pki_types::CertificateDer;
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::Verifier;
 
+use super::sct::{ct_logs, CtLog};
+
 /// The sigstore public-good trusted root, as pinned by `sigstore-verify`
 /// (2 Rekor logs, 2 Fulcio CAs, 2 CT logs, 1 TSA). The default for keyless
 /// authorities that name no other root; verification never goes online.
@@ -20,11 +22,18 @@ pub const PUBLIC_GOOD: &str = sigstore_verify::trust_root::SIGSTORE_PRODUCTION_T
 
 /// A parsed `trusted_root.json`.
 pub struct TrustRoot {
+    /// What policies call it (`public-good`, a `trust.roots` key): safe to
+    /// put in responses.
     name: String,
+    /// Where it came from (`embedded`, a file path): local detail, for logs
+    /// and `--explain` only.
+    origin: String,
     verifier: Verifier,
     /// The CA certificates, for signatures verified without a log entry
     /// (`insecureIgnoreTlog`): chains are then checked at the current time.
     ca: CaCertificates,
+    /// Its CT logs, for the SCTs of those certificates.
+    ct_logs: Vec<CtLog>,
 }
 
 /// CA certificates for path validation with `rustls-webpki`.
@@ -52,23 +61,39 @@ pub enum TrustSource {
 impl TrustRoot {
     /// Parse a `trusted_root.json`; `name` identifies it in messages.
     pub fn from_json(name: &str, json: &str) -> Result<TrustRoot, String> {
-        let root = TrustedRoot::from_json(json).map_err(|e| format!("trusted root {name}: {e}"))?;
-        let verifier = Verifier::new(&root).map_err(|e| format!("trusted root {name}: {e}"))?;
-        let ca = ca_from_trusted_root(json).map_err(|e| format!("trusted root {name}: {e}"))?;
+        let root =
+            TrustedRoot::from_json(json).map_err(|e| format!("trusted root '{name}': {e}"))?;
+        let verifier = Verifier::new(&root).map_err(|e| format!("trusted root '{name}': {e}"))?;
+        let ca = ca_from_trusted_root(json).map_err(|e| format!("trusted root '{name}': {e}"))?;
         Ok(TrustRoot {
             name: name.to_owned(),
+            origin: "given inline".to_owned(),
             verifier,
             ca,
+            ct_logs: ct_logs(&root),
         })
+    }
+
+    /// Record where the root came from (a file path), for [`TrustRoot::detail`].
+    pub fn with_origin(mut self, origin: impl Into<String>) -> TrustRoot {
+        self.origin = origin.into();
+        self
     }
 
     /// The embedded public-good root.
     pub fn public_good() -> Result<TrustRoot, String> {
-        TrustRoot::from_json("'public-good' (embedded)", PUBLIC_GOOD)
+        Ok(TrustRoot::from_json("public-good", PUBLIC_GOOD)?.with_origin("embedded"))
     }
 
+    /// Its name, without local detail: what messages sent to clients use.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Name and origin (`'corp' (/etc/signgate/corp.json)`): for logs and
+    /// `--explain`, never for responses.
+    pub fn detail(&self) -> String {
+        format!("'{}' ({})", self.name, self.origin)
     }
 
     pub(super) fn verifier(&self) -> &Verifier {
@@ -78,8 +103,13 @@ impl TrustRoot {
     pub(super) fn ca(&self) -> &CaCertificates {
         &self.ca
     }
+
+    pub(super) fn ct_logs(&self) -> &[CtLog] {
+        &self.ct_logs
+    }
 }
 
+/// The name only: debug output can end up in messages.
 impl fmt::Debug for TrustRoot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TrustRoot({})", self.name)

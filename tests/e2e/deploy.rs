@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use signgate::config::{Config, HeadDenials, NoMatchPolicy};
-use signgate::policy::PolicySet;
+use signgate::policy::{PolicySet, Registries};
 
 fn deploy(path: &str) -> String {
     std::fs::read_to_string(
@@ -41,7 +41,7 @@ fn the_kubernetes_configmaps_hold_valid_configs_and_policies() {
     for f in ["tls.crt", "tls.key"] {
         std::fs::write(certs.path().join(f), "placeholder").unwrap();
     }
-    let mut configs = 0;
+    let mut configs = Vec::new();
     let mut policies = Vec::new();
     for file in ["kubernetes/configmap.yaml", "kubernetes/deployment.yaml"] {
         for (name, text) in configmap_data(&deploy(file)) {
@@ -51,16 +51,27 @@ fn the_kubernetes_configmaps_hold_valid_configs_and_policies() {
                     .unwrap_or_else(|e| panic!("{e}"));
                 // The mode tests/e2e/head_denials.rs proves safe with containerd.
                 assert_eq!(config.head_denials, HeadDenials::DeferToGet, "{file}");
-                configs += 1;
+                configs.push(config);
             } else {
                 policies.push((name.into(), text));
             }
         }
     }
-    assert_eq!(configs, 2);
-    let set =
-        PolicySet::from_files(&policies, NoMatchPolicy::Deny).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(set.policies().len(), 2);
+    assert_eq!(configs.len(), 2);
+    // The policies load under each config as `serve` loads them: every
+    // glob names a configured upstream.
+    for config in &configs {
+        let trust = signgate::policy::trust_roots(&config.trust).unwrap();
+        let set = PolicySet::from_files_checked(
+            &policies,
+            NoMatchPolicy::Deny,
+            &trust,
+            &Registries::from_config(config),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.policies().len(), 2);
+        assert!(set.warnings().is_empty(), "{:?}", set.warnings());
+    }
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod keyless;
 mod lifecycle;
 mod mirror;
 mod podman;
+mod policy_trust;
 mod pull;
 pub mod sigstore_ca;
 mod store;

@@ -100,6 +100,8 @@ pub struct LeafIdentity {
     pub not_before_offset_secs: i64,
     /// notAfter − notBefore, in seconds (usually 600, as Fulcio).
     pub lifetime_secs: i64,
+    /// Embed an SCT from the CT log (as Fulcio always does).
+    pub sct: bool,
 }
 
 impl LeafIdentity {
@@ -120,7 +122,14 @@ impl LeafIdentity {
             claims: Vec::new(),
             not_before_offset_secs: -60,
             lifetime_secs: 600,
+            sct: true,
         }
+    }
+
+    /// A leaf with no SCT: what Fulcio never issues, a forger might.
+    pub fn without_sct(mut self) -> LeafIdentity {
+        self.sct = false;
+        self
     }
 
     /// Add a Fulcio claim (`"1.3.6.1.4.1.57264.1.12"`, value).
@@ -357,6 +366,12 @@ impl TestSigstore {
                 .push(CustomExtension::from_oid_content(&parse_oid(&oid), value));
         }
 
+        if !id.sct {
+            let cert = params
+                .signed_by(subject_key, &self.inter, &self.inter_key)
+                .unwrap();
+            return cert.der().to_vec();
+        }
         // RFC 6962 §3.2: the CT log signs the precertificate TBS (the final
         // TBS without the SCT list extension), then the SCT goes in.
         let precert = params
