@@ -5,7 +5,8 @@ use http::HeaderValue;
 use serde::de::IgnoredAny;
 
 use super::error::UpstreamErrorKind;
-use crate::oci::{is_manifest_media_type, Digest, DigestAlgorithm, DigestHasher};
+use crate::oci::json::{self, Document};
+use crate::oci::{is_manifest_media_type, Descriptor, Digest, DigestAlgorithm, DigestHasher};
 
 /// Manifest bytes exactly as the upstream sent them, with the digest
 /// signgate computed over them. There is no other way to build one, so any
@@ -21,13 +22,17 @@ pub struct Manifest {
     stored: bool,
 }
 
-/// The fields signgate reads to tell what a manifest is.
+/// The fields signgate reads from a manifest, read once through the strict
+/// reader (which also refuses a document with both `manifests` and
+/// `layers`/`config`). Every descriptor is typed: one with an invalid
+/// digest makes the manifest unreadable.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ManifestShape {
+struct Shape {
     media_type: Option<String>,
-    manifests: Option<IgnoredAny>,
-    layers: Option<IgnoredAny>,
+    manifests: Option<Vec<Descriptor>>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
     fs_layers: Option<IgnoredAny>,
 }
 
@@ -51,8 +56,11 @@ impl Manifest {
                 });
             }
         }
-        let shape: ManifestShape = serde_json::from_slice(&bytes).map_err(|e| {
-            UpstreamErrorKind::BadResponse(format!("manifest {digest} is not a JSON manifest: {e}"))
+        let shape: Shape = json::read(&bytes, Document::Manifest).map_err(|error| {
+            UpstreamErrorKind::Unreadable {
+                what: format!("manifest {digest}"),
+                error,
+            }
         })?;
         let header_type = content_type
             .and_then(|v| v.to_str().ok())
@@ -87,7 +95,7 @@ impl Manifest {
         };
         let media_type = HeaderValue::from_str(&media_type)
             .map_err(|_| UpstreamErrorKind::BadResponse("invalid media type".into()))?;
-        let references = References::parse(&bytes);
+        let references = References::from_shape(shape);
         Ok(Manifest {
             digest,
             media_type,
@@ -134,7 +142,8 @@ mod tests {
             .map(|m| format!(r#""mediaType":"{m}","#))
             .unwrap_or_default();
         Bytes::from(format!(
-            r#"{{"schemaVersion":2,{mt}"config":{{}},"layers":[]}}"#
+            r#"{{"schemaVersion":2,{mt}"config":{{"digest":"sha256:{}","size":2}},"layers":[]}}"#,
+            "1".repeat(64)
         ))
     }
 
@@ -209,25 +218,6 @@ const SIGNATURE_LAYER_TYPES: [&str; 5] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
 ];
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Shape {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    artifact_type: Option<String>,
-}
-
 fn is_signature_type(media_type: &str) -> bool {
     SIGNATURE_LAYER_TYPES
         .iter()
@@ -242,31 +232,24 @@ impl Manifest {
 }
 
 impl References {
-    /// Unparsable descriptors are skipped (and so never admitted).
-    fn parse(bytes: &[u8]) -> References {
-        let Ok(shape) = serde_json::from_slice::<Shape>(bytes) else {
-            return References::default();
-        };
-        let children = shape
-            .manifests
-            .iter()
-            .filter_map(|d| d.digest.parse().ok())
-            .collect();
+    /// Every descriptor is read typed; nothing is skipped.
+    fn from_shape(shape: Shape) -> References {
+        let manifests = shape.manifests.unwrap_or_default();
+        let layers = shape.layers.unwrap_or_default();
+        let children = manifests.iter().map(|d| d.digest.clone()).collect();
         let blobs = shape
             .config
             .iter()
-            .chain(&shape.layers)
-            .filter_map(|d| d.digest.parse().ok())
+            .chain(&layers)
+            .map(|d| d.digest.clone())
             .collect();
-        let signature_artifact = if shape.manifests.is_empty() {
-            !shape.layers.is_empty()
-                && shape
-                    .layers
+        let signature_artifact = if manifests.is_empty() {
+            !layers.is_empty()
+                && layers
                     .iter()
-                    .all(|l| is_signature_type(&l.media_type))
+                    .all(|l| l.media_type.as_deref().is_some_and(is_signature_type))
         } else {
-            shape
-                .manifests
+            manifests
                 .iter()
                 .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
         };
