@@ -5,7 +5,11 @@ use std::fmt;
 /// A document the strict reader refused. Its `Display` is safe to show
 /// clients: keys are shown escaped and cut short, never whole documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StrictJsonError {
+pub struct StrictJsonError(Box<Inner>);
+
+/// Boxed: errors travel inside `UpstreamError`, which stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     /// Where: the offending key (`$.config.MediaType`), or the value at
     /// fault for errors that are not about a key.
     key_path: String,
@@ -49,24 +53,24 @@ pub enum StrictJsonErrorKind {
 
 impl StrictJsonError {
     pub(super) fn new(key_path: String, at: String, kind: StrictJsonErrorKind) -> Self {
-        StrictJsonError { key_path, at, kind }
+        StrictJsonError(Box::new(Inner { key_path, at, kind }))
     }
 
     /// The path of the offending key (or value): `$`, `$.layers[0].digest`,
     /// `$.config["os.version"]`.
     pub fn key_path(&self) -> &str {
-        &self.key_path
+        &self.0.key_path
     }
 
     pub fn kind(&self) -> &StrictJsonErrorKind {
-        &self.kind
+        &self.0.kind
     }
 }
 
 impl fmt::Display for StrictJsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = &self.at;
-        match &self.kind {
+        let Inner { key_path, at, kind } = &*self.0;
+        match kind {
             StrictJsonErrorKind::Duplicate { key } => {
                 write!(f, "duplicate key `{}` at `{at}`", show(key))
             }
@@ -89,7 +93,7 @@ impl fmt::Display for StrictJsonError {
                 write!(
                     f,
                     "invalid JSON at byte {offset} (`{}`): {message}",
-                    self.key_path
+                    key_path
                 )
             }
             StrictJsonErrorKind::InvalidUtf8 { offset } => {
@@ -98,21 +102,17 @@ impl fmt::Display for StrictJsonError {
             StrictJsonErrorKind::LoneSurrogate { offset } => write!(
                 f,
                 "unpaired UTF-16 surrogate escape at byte {offset} (`{}`)",
-                self.key_path
+                key_path
             ),
             StrictJsonErrorKind::TooDeep { limit } => {
-                write!(
-                    f,
-                    "nested deeper than {limit} levels at `{}`",
-                    self.key_path
-                )
+                write!(f, "nested deeper than {limit} levels at `{}`", key_path)
             }
             StrictJsonErrorKind::TrailingData { offset } => {
                 write!(f, "data after the document at byte {offset}")
             }
             StrictJsonErrorKind::NotAnObject => write!(f, "the document is not a JSON object"),
             StrictJsonErrorKind::Type { message } => {
-                write!(f, "`{}`: {message}", self.key_path)
+                write!(f, "`{}`: {message}", key_path)
             }
         }
     }

@@ -186,12 +186,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "fsLayers and layers",
-            format!(r#"{{"schemaVersion":1,"fsLayers":[],"layers":[]}}"#),
+            r#"{"schemaVersion":1,"fsLayers":[],"layers":[]}"#,
             Some(("keys `layers` and `fsLayers` at `$`", "$.fsLayers")),
         ),
         case(
             "manifests beside a null layers (null is absent to both)",
-            format!(r#"{{"schemaVersion":2,"manifests":[],"layers":null}}"#),
+            r#"{"schemaVersion":2,"manifests":[],"layers":null}"#,
             None,
         ),
         case(
