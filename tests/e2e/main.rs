@@ -23,6 +23,7 @@ mod podman;
 mod pull;
 pub mod sigstore_ca;
 mod store;
+mod strict_json;
 mod tls;
 mod tls_serve;
 
