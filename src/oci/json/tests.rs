@@ -475,6 +475,41 @@ fn messages_show_keys_escaped_and_cut() {
     assert!(!message.contains('\u{1}'));
 }
 
+#[test]
+fn real_documents_are_accepted_and_read_as_go_reads_them() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut manifests = 0;
+    for dir in std::fs::read_dir(fixtures.join("containers-image")).unwrap() {
+        let path = dir.unwrap().path().join("manifest.json");
+        if !path.exists() {
+            continue; // keys and certificates beside the images
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        // Strict JSON, all of them; one (`"signatures": 1`) is of the wrong
+        // type for Go and serde alike.
+        assert_eq!(
+            check(&bytes, Document::Manifest),
+            Ok(()),
+            "{}",
+            path.display()
+        );
+        if differential(&bytes, Document::Manifest).map_err(|e| panic!("{e}")) == Ok(true) {
+            manifests += 1;
+        }
+    }
+    assert!(manifests >= 8, "{manifests}");
+    let payload = std::fs::read(fixtures.join("keys/payload.json")).unwrap();
+    assert_eq!(differential(&payload, Document::SimpleSigning), Ok(true));
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("sigstore-rs/npm_slsa_bundle_v03.json")).unwrap(),
+    )
+    .unwrap();
+    let envelope = serde_json::to_vec(&bundle["dsseEnvelope"]).unwrap();
+    assert_eq!(differential(&envelope, Document::DsseEnvelope), Ok(true));
+    let read: UDsseEnvelope = read(&envelope, Document::DsseEnvelope).unwrap();
+    assert_eq!(read.signatures.map(|s| s.len()), Some(1));
+}
+
 // === The differential: signgate against the Go model ===
 
 /// What signgate's reader gives for `bytes`, compared with the Go model.
