@@ -7,8 +7,11 @@
 //! The model: a key is matched to a struct field exactly, else by Go's fold
 //! (ASCII case, plus `ſ`~`s` and `K`~`k`); keys are applied in order, so the
 //! last one wins; a struct, map or slice element decoded again is decoded
-//! *into* what is there (Go merges, it does not reset); `null` leaves a field
-//! as it is. What Go assigned is rendered as a JSON value with the fields'
+//! *into* what is there (Go merges, it does not reset); `null` leaves a
+//! scalar or struct as it is and sets a slice, map or pointer to nil. Each
+//! of these was checked against Go 1.19's `encoding/json`. (One liberty: a
+//! `null` map element is kept as `null`, where Go stores the element type's
+//! zero value; serde's `Value` reads it as `null` too.) What Go assigned is rendered as a JSON value with the fields'
 //! own names, as serde's reading of the union types below renders.
 //!
 //! It also generates documents from the same Go types, with keys mutated in
@@ -34,13 +37,15 @@ pub enum GoType {
     Slice(&'static GoType),
     /// `map[string]T`.
     Map(&'static GoType),
+    /// `*T`: like `T`, but `null` sets it to nil.
+    Ptr(&'static GoType),
     /// `string`, `int64`, `digest.Digest`, `[]byte`.
     Scalar,
     /// `interface{}`.
     Interface,
 }
 
-use GoType::{Interface, Map as GoMap, Scalar, Slice, Struct};
+use GoType::{Interface, Map as GoMap, Ptr, Scalar, Slice, Struct};
 
 const PLATFORM: GoType = Struct(&[
     ("architecture", Scalar),
@@ -58,7 +63,7 @@ const DESCRIPTOR: GoType = Struct(&[
     ("urls", Slice(&Scalar)),
     ("annotations", GoMap(&Scalar)),
     ("data", Scalar),
-    ("platform", PLATFORM),
+    ("platform", Ptr(&PLATFORM)),
     ("artifactType", Scalar),
 ]);
 
@@ -71,7 +76,7 @@ pub const MANIFEST: GoType = Struct(&[
     ("config", DESCRIPTOR),
     ("layers", Slice(&DESCRIPTOR)),
     ("manifests", Slice(&DESCRIPTOR)),
-    ("subject", DESCRIPTOR),
+    ("subject", Ptr(&DESCRIPTOR)),
     ("annotations", GoMap(&Scalar)),
     ("name", Scalar),
     ("tag", Scalar),
@@ -221,12 +226,14 @@ pub enum GoError {
 /// Decode `node` into `slot` (what is there already), as Go does.
 fn decode_into(slot: &mut Option<Value>, node: &Node, ty: GoType) -> Result<(), GoError> {
     match (ty, node) {
-        // null: no effect on scalars and structs; nil for slices and maps.
+        // null: no effect on scalars and structs; nil for slices, maps and
+        // pointers.
         (Scalar | Struct(_), Node::Null) => Ok(()),
-        (Slice(_) | GoMap(_), Node::Null) => {
+        (Slice(_) | GoMap(_) | Ptr(_), Node::Null) => {
             *slot = None;
             Ok(())
         }
+        (Ptr(inner), _) => decode_into(slot, node, *inner),
         (Interface, _) => {
             *slot = Some(node.to_value());
             Ok(())
@@ -556,6 +563,7 @@ pub fn generate(ty: GoType, c: &mut Choices, depth: usize) -> Node {
             )
         }
         Scalar => scalar(c),
+        Ptr(inner) => generate(*inner, c, depth),
         Interface => match c.below(3) {
             0 => generate(GoMap(&Interface), c, depth + 1),
             1 => generate(Slice(&Interface), c, depth + 1),
