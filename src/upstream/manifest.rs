@@ -34,6 +34,9 @@ struct Shape {
     config: Option<Descriptor>,
     layers: Option<Vec<Descriptor>>,
     fs_layers: Option<IgnoredAny>,
+    /// Read only to be checked: its digest must be valid too.
+    #[serde(rename = "subject")]
+    _subject: Option<Descriptor>,
 }
 
 impl Manifest {
@@ -289,6 +292,59 @@ mod references_tests {
         ));
         assert_eq!(index.references().children.len(), 1);
         assert!(!index.references().signature_artifact);
+    }
+
+    fn refusal(json: &str) -> String {
+        match Manifest::from_upstream(None, None, Bytes::from(json.to_owned())) {
+            Err(e @ UpstreamErrorKind::Unreadable { .. }) => e.to_string(),
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn manifests_go_would_read_otherwise_are_refused_naming_the_key() {
+        let layer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}"#
+        );
+        let sig = layer.replace(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+        );
+        let e = refusal(&format!(
+            r#"{{"schemaVersion":2,"layers":[{sig}],"Layers":[{layer}]}}"#
+        ));
+        assert!(e.contains("is not a JSON manifest signgate can read: key `Layers` at `$` would be read as `layers` by Go"), "{e}");
+        let e = refusal(&format!(
+            r#"{{"schemaVersion":2,"config":{layer},"manifests":[{layer}]}}"#
+        ));
+        assert!(e.contains("keys `manifests` and `config` at `$`"), "{e}");
+    }
+
+    #[test]
+    fn a_descriptor_with_an_invalid_digest_refuses_the_manifest() {
+        for (json, path) in [
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"layers":[{{"digest":"{D1}"}},{{"digest":"sha256:zz"}}]}}"#
+                ),
+                "`$.layers[1].digest`",
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[{"digest":"md5:00"}]}"#.to_owned(),
+                "`$.manifests[0].digest`",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"layers":[],"config":{{"size":1}}}}"#),
+                "`$.config`: missing field `digest`",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"layers":[],"subject":{{"digest":"{D1}x"}}}}"#),
+                "`$.subject.digest`",
+            ),
+        ] {
+            let e = refusal(&json);
+            assert!(e.contains(path), "{e}");
+        }
     }
 
     #[test]
