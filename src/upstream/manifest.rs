@@ -334,7 +334,7 @@ mod references_tests {
                 "`$.manifests[0].digest`",
             ),
             (
-                format!(r#"{{"schemaVersion":2,"layers":[],"config":{{"size":1}}}}"#),
+                r#"{"schemaVersion":2,"layers":[],"config":{"size":1}}"#.to_owned(),
                 "`$.config`: missing field `digest`",
             ),
             (
