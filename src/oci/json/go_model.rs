@@ -8,11 +8,12 @@
 //! (ASCII case, plus `ſ`~`s` and `K`~`k`); keys are applied in order, so the
 //! last one wins; a struct, map or slice element decoded again is decoded
 //! *into* what is there (Go merges, it does not reset); `null` leaves a
-//! scalar or struct as it is and sets a slice, map or pointer to nil. Each
-//! of these was checked against Go 1.19's `encoding/json`. (One liberty: a
-//! `null` map element is kept as `null`, where Go stores the element type's
-//! zero value; serde's `Value` reads it as `null` too.) What Go assigned is rendered as a JSON value with the fields'
-//! own names, as serde's reading of the union types below renders.
+//! scalar or struct as it is and sets a slice, map, pointer or interface to
+//! nil. Each of these was checked against Go 1.19's `encoding/json`. (One
+//! liberty: a `null` map element is kept as `null`, where Go stores the
+//! element type's zero value; serde's `Value` reads it as `null` too.) What
+//! Go assigned is rendered as a JSON value with the fields' own names, as
+//! serde's reading of the union types below renders.
 //!
 //! It also generates documents from the same Go types, with keys mutated in
 //! case, long s, Kelvin sign, escapes and duplicates, driven by a byte
@@ -226,10 +227,10 @@ pub enum GoError {
 /// Decode `node` into `slot` (what is there already), as Go does.
 fn decode_into(slot: &mut Option<Value>, node: &Node, ty: GoType) -> Result<(), GoError> {
     match (ty, node) {
-        // null: no effect on scalars and structs; nil for slices, maps and
-        // pointers.
+        // null: no effect on scalars and structs; nil for slices, maps,
+        // pointers and interfaces.
         (Scalar | Struct(_), Node::Null) => Ok(()),
-        (Slice(_) | GoMap(_) | Ptr(_), Node::Null) => {
+        (Slice(_) | GoMap(_) | Ptr(_) | Interface, Node::Null) => {
             *slot = None;
             Ok(())
         }

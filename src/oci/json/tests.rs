@@ -554,6 +554,17 @@ proptest! {
     }
 }
 
+/// Inputs the fuzz target found where the model, not the reader, was wrong.
+#[test]
+fn model_regressions() {
+    for (json, doc) in [(
+        r#"{"config":{},"signatures":[{"header":{"jwk":null}}]}"#,
+        Document::Manifest,
+    )] {
+        assert_eq!(differential(json.as_bytes(), doc), Ok(true), "{json}");
+    }
+}
+
 /// The property above is not vacuous: the generator makes documents the
 /// reader accepts and documents it refuses, and the model tells serde's
 /// exact-key reading from Go's when the strict check is skipped.
