@@ -557,12 +557,11 @@ proptest! {
 /// Inputs the fuzz target found where the model, not the reader, was wrong.
 #[test]
 fn model_regressions() {
-    for (json, doc) in [(
-        r#"{"config":{},"signatures":[{"header":{"jwk":null}}]}"#,
-        Document::Manifest,
-    )] {
-        assert_eq!(differential(json.as_bytes(), doc), Ok(true), "{json}");
-    }
+    let jwk_null = r#"{"config":{},"signatures":[{"header":{"jwk":null}}]}"#;
+    assert_eq!(
+        differential(jwk_null.as_bytes(), Document::Manifest),
+        Ok(true)
+    );
 }
 
 /// The property above is not vacuous: the generator makes documents the
