@@ -192,7 +192,10 @@ fn status_and_code(err: &ProxyError) -> (StatusCode, ErrorCode) {
             }
             UpstreamErrorKind::TooLarge {
                 what: "manifest", ..
-            } => (StatusCode::BAD_GATEWAY, ErrorCode::ManifestInvalid),
+            }
+            | UpstreamErrorKind::Unreadable { .. } => {
+                (StatusCode::BAD_GATEWAY, ErrorCode::ManifestInvalid)
+            }
             UpstreamErrorKind::TooLarge { .. } => (StatusCode::BAD_GATEWAY, ErrorCode::SizeInvalid),
             UpstreamErrorKind::Status(..)
             | UpstreamErrorKind::Connect(_)

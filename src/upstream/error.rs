@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::oci::json::StrictJsonError;
 use crate::oci::{Digest, RegistryName};
 
 /// A failure talking to one upstream. Its `Display` is safe to show clients:
@@ -33,6 +34,13 @@ pub enum UpstreamErrorKind {
     TooLarge { what: &'static str, limit: usize },
     #[error("sent an invalid response: {0}")]
     BadResponse(String),
+    /// A manifest, index or referrers list the strict reader refused
+    /// (`MANIFEST_INVALID`): `what` names the document, `error` the key.
+    #[error("sent {what} that is not a JSON manifest signgate can read: {error}")]
+    Unreadable {
+        what: String,
+        error: StrictJsonError,
+    },
     #[error("token service failed: {0}")]
     Token(String),
 }

@@ -332,8 +332,7 @@ impl Upstream {
                     return Some(Vec::new());
                 };
                 let m = self.stored_manifest(&d.digest).await?;
-                let index: Value = serde_json::from_slice(m.bytes()).ok()?;
-                Some(index["manifests"].as_array().cloned().unwrap_or_default())
+                super::referrers::read_referrers_index(m.bytes()).ok()
             },
         )
         .await

@@ -5,7 +5,8 @@ use http::HeaderValue;
 use serde::de::IgnoredAny;
 
 use super::error::UpstreamErrorKind;
-use crate::oci::{is_manifest_media_type, Digest, DigestAlgorithm, DigestHasher};
+use crate::oci::json::{self, Document};
+use crate::oci::{is_manifest_media_type, Descriptor, Digest, DigestAlgorithm, DigestHasher};
 
 /// Manifest bytes exactly as the upstream sent them, with the digest
 /// signgate computed over them. There is no other way to build one, so any
@@ -21,14 +22,21 @@ pub struct Manifest {
     stored: bool,
 }
 
-/// The fields signgate reads to tell what a manifest is.
+/// The fields signgate reads from a manifest, read once through the strict
+/// reader (which also refuses a document with both `manifests` and
+/// `layers`/`config`). Every descriptor is typed: one with an invalid
+/// digest makes the manifest unreadable.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ManifestShape {
+struct Shape {
     media_type: Option<String>,
-    manifests: Option<IgnoredAny>,
-    layers: Option<IgnoredAny>,
+    manifests: Option<Vec<Descriptor>>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
     fs_layers: Option<IgnoredAny>,
+    /// Read only to be checked: its digest must be valid too.
+    #[serde(rename = "subject")]
+    _subject: Option<Descriptor>,
 }
 
 impl Manifest {
@@ -51,8 +59,11 @@ impl Manifest {
                 });
             }
         }
-        let shape: ManifestShape = serde_json::from_slice(&bytes).map_err(|e| {
-            UpstreamErrorKind::BadResponse(format!("manifest {digest} is not a JSON manifest: {e}"))
+        let shape: Shape = json::read(&bytes, Document::Manifest).map_err(|error| {
+            UpstreamErrorKind::Unreadable {
+                what: format!("manifest {digest}"),
+                error,
+            }
         })?;
         let header_type = content_type
             .and_then(|v| v.to_str().ok())
@@ -87,7 +98,7 @@ impl Manifest {
         };
         let media_type = HeaderValue::from_str(&media_type)
             .map_err(|_| UpstreamErrorKind::BadResponse("invalid media type".into()))?;
-        let references = References::parse(&bytes);
+        let references = References::from_shape(shape);
         Ok(Manifest {
             digest,
             media_type,
@@ -134,7 +145,8 @@ mod tests {
             .map(|m| format!(r#""mediaType":"{m}","#))
             .unwrap_or_default();
         Bytes::from(format!(
-            r#"{{"schemaVersion":2,{mt}"config":{{}},"layers":[]}}"#
+            r#"{{"schemaVersion":2,{mt}"config":{{"digest":"sha256:{}","size":2}},"layers":[]}}"#,
+            "1".repeat(64)
         ))
     }
 
@@ -209,25 +221,6 @@ const SIGNATURE_LAYER_TYPES: [&str; 5] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
 ];
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Shape {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    artifact_type: Option<String>,
-}
-
 fn is_signature_type(media_type: &str) -> bool {
     SIGNATURE_LAYER_TYPES
         .iter()
@@ -242,31 +235,24 @@ impl Manifest {
 }
 
 impl References {
-    /// Unparsable descriptors are skipped (and so never admitted).
-    fn parse(bytes: &[u8]) -> References {
-        let Ok(shape) = serde_json::from_slice::<Shape>(bytes) else {
-            return References::default();
-        };
-        let children = shape
-            .manifests
-            .iter()
-            .filter_map(|d| d.digest.parse().ok())
-            .collect();
+    /// Every descriptor is read typed; nothing is skipped.
+    fn from_shape(shape: Shape) -> References {
+        let manifests = shape.manifests.unwrap_or_default();
+        let layers = shape.layers.unwrap_or_default();
+        let children = manifests.iter().map(|d| d.digest.clone()).collect();
         let blobs = shape
             .config
             .iter()
-            .chain(&shape.layers)
-            .filter_map(|d| d.digest.parse().ok())
+            .chain(&layers)
+            .map(|d| d.digest.clone())
             .collect();
-        let signature_artifact = if shape.manifests.is_empty() {
-            !shape.layers.is_empty()
-                && shape
-                    .layers
+        let signature_artifact = if manifests.is_empty() {
+            !layers.is_empty()
+                && layers
                     .iter()
-                    .all(|l| is_signature_type(&l.media_type))
+                    .all(|l| l.media_type.as_deref().is_some_and(is_signature_type))
         } else {
-            shape
-                .manifests
+            manifests
                 .iter()
                 .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
         };
@@ -306,6 +292,59 @@ mod references_tests {
         ));
         assert_eq!(index.references().children.len(), 1);
         assert!(!index.references().signature_artifact);
+    }
+
+    fn refusal(json: &str) -> String {
+        match Manifest::from_upstream(None, None, Bytes::from(json.to_owned())) {
+            Err(e @ UpstreamErrorKind::Unreadable { .. }) => e.to_string(),
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn manifests_go_would_read_otherwise_are_refused_naming_the_key() {
+        let layer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}"#
+        );
+        let sig = layer.replace(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+        );
+        let e = refusal(&format!(
+            r#"{{"schemaVersion":2,"layers":[{sig}],"Layers":[{layer}]}}"#
+        ));
+        assert!(e.contains("is not a JSON manifest signgate can read: key `Layers` at `$` would be read as `layers` by Go"), "{e}");
+        let e = refusal(&format!(
+            r#"{{"schemaVersion":2,"config":{layer},"manifests":[{layer}]}}"#
+        ));
+        assert!(e.contains("keys `manifests` and `config` at `$`"), "{e}");
+    }
+
+    #[test]
+    fn a_descriptor_with_an_invalid_digest_refuses_the_manifest() {
+        for (json, path) in [
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"layers":[{{"digest":"{D1}"}},{{"digest":"sha256:zz"}}]}}"#
+                ),
+                "`$.layers[1].digest`",
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[{"digest":"md5:00"}]}"#.to_owned(),
+                "`$.manifests[0].digest`",
+            ),
+            (
+                r#"{"schemaVersion":2,"layers":[],"config":{"size":1}}"#.to_owned(),
+                "`$.config`: missing field `digest`",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"layers":[],"subject":{{"digest":"{D1}x"}}}}"#),
+                "`$.subject.digest`",
+            ),
+        ] {
+            let e = refusal(&json);
+            assert!(e.contains(path), "{e}");
+        }
     }
 
     #[test]

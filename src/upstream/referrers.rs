@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::body::read_bounded;
 use super::error::UpstreamErrorKind;
 use super::{pull_scope, Credentials, Upstream, UpstreamError};
-use crate::oci::{Digest, Repository, MAX_MANIFEST_BYTES};
+use crate::oci::json::{self, Document, StrictJsonError};
+use crate::oci::{Descriptor, Digest, Repository, MAX_MANIFEST_BYTES};
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -68,10 +69,7 @@ impl Upstream {
             ),
             _ => return Err(self.status_error(&response, "referrers")),
         };
-        let mut manifests = match index.get("manifests") {
-            Some(Value::Array(m)) => m.clone(),
-            _ => Vec::new(),
-        };
+        let mut manifests = index;
         let mut filtered = upstream_filtered;
         if let (Some(wanted), false) = (artifact_type, upstream_filtered) {
             manifests.retain(|m| m.get("artifactType").and_then(Value::as_str) == Some(wanted));
@@ -100,7 +98,7 @@ impl Upstream {
         digest: &Digest,
         scope: &str,
         deadline: Instant,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<Vec<Value>, UpstreamError> {
         let url = self.url(&format!(
             "/v2/{repository}/manifests/{}",
             digest.to_tag_form()
@@ -121,24 +119,38 @@ impl Upstream {
                     .map_err(|e| self.body_error(e, "referrers index"))?;
                 self.parse_index(&body)
             }
-            StatusCode::NOT_FOUND => Ok(Value::Null),
+            StatusCode::NOT_FOUND => Ok(Vec::new()),
             _ => Err(self.status_error(&response, "referrers tag")),
         }
     }
 
-    fn parse_index(&self, body: &[u8]) -> Result<Value, UpstreamError> {
-        let value: Value = serde_json::from_slice(body).map_err(|_| {
-            self.error(UpstreamErrorKind::BadResponse(
-                "referrers index is not JSON".into(),
-            ))
-        })?;
-        match value.get("manifests") {
-            Some(Value::Array(_)) => Ok(value),
-            _ => Err(self.error(UpstreamErrorKind::BadResponse(
-                "referrers index has no manifests list".into(),
-            ))),
-        }
+    /// A referrers index read strictly: its descriptors, each checked.
+    fn parse_index(&self, body: &[u8]) -> Result<Vec<Value>, UpstreamError> {
+        read_referrers_index(body).map_err(|error| {
+            self.error(UpstreamErrorKind::Unreadable {
+                what: "a referrers index".into(),
+                error,
+            })
+        })
     }
+}
+
+/// A referrers index (the API's answer, or the tag schema's index): read
+/// through the strict reader, every descriptor typed (an invalid digest
+/// refuses the whole list), then returned as the JSON values the upstream
+/// sent, to be served or walked.
+pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Value>, StrictJsonError> {
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[allow(dead_code)] // read to be validated
+        manifests: Vec<Descriptor>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        manifests: Vec<Value>,
+    }
+    json::read::<Typed>(body, Document::Manifest)?;
+    json::read::<Raw>(body, Document::Manifest).map(|raw| raw.manifests)
 }
 
 /// At most this many pages of a paginated referrers answer are followed.
@@ -177,10 +189,7 @@ impl Upstream {
                     let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
                         .await
                         .map_err(|e| self.body_error(e, "referrers index"))?;
-                    let index = self.parse_index(&body)?;
-                    if let Value::Array(m) = &index["manifests"] {
-                        descriptors.extend(m.iter().cloned());
-                    }
+                    descriptors.extend(self.parse_index(&body)?);
                     match next {
                         Some(next) => {
                             path = next;
@@ -195,9 +204,7 @@ impl Upstream {
                 }
                 _ => return Err(self.status_error(&response, "referrers")),
             };
-            if let Value::Array(m) = &index["manifests"] {
-                descriptors.extend(m.iter().cloned());
-            }
+            descriptors.extend(index);
             return Ok(descriptors);
         }
         Err(self.error(UpstreamErrorKind::BadResponse(format!(

@@ -27,6 +27,7 @@ mod policy_trust;
 mod pull;
 pub mod sigstore_ca;
 mod store;
+mod strict_json;
 mod tls;
 mod tls_serve;
 
