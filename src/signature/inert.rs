@@ -15,6 +15,7 @@
 use serde::Deserialize;
 
 use super::{BUNDLE_PREFIX, DSSE_ENVELOPE, SIMPLE_SIGNING};
+use crate::oci::json::Document;
 use crate::oci::Digest;
 
 /// An artifact's config, like a simple-signing payload, is a few hundred
@@ -111,7 +112,8 @@ struct Desc {
 /// Read what an artifact manifest lists. Refused (with the reason) when it
 /// is not an artifact of signature material at all.
 pub fn claim(manifest: &[u8]) -> Result<Claim, String> {
-    let shape: Shape = read_json(manifest).map_err(|e| format!("unreadable manifest: {e}"))?;
+    let shape: Shape =
+        read_json(manifest, Document::Manifest).map_err(|e| format!("unreadable manifest: {e}"))?;
     if let Some(entries) = shape.manifests {
         if shape.layers.is_some() || shape.config.is_some() {
             return Err("an index that also lists layers".into());
@@ -171,16 +173,16 @@ pub fn check(kind: BlobKind, bytes: &[u8]) -> Result<(), String> {
         return Err(format!("the {kind} is laid out as a tar archive"));
     }
     let parsed = match kind {
-        BlobKind::Config => read_json::<serde_json::Value>(bytes).map(drop),
-        BlobKind::SimpleSigning => read_json::<SimpleSigning>(bytes).map(drop),
-        BlobKind::Dsse => read_json::<Envelope>(bytes).and_then(|e| {
+        BlobKind::Config => read_json::<serde_json::Value>(bytes, Document::Other).map(drop),
+        BlobKind::SimpleSigning => read_json::<SimpleSigning>(bytes, Document::Other).map(drop),
+        BlobKind::Dsse => read_json::<Envelope>(bytes, Document::DsseEnvelope).and_then(|e| {
             if e.signatures.is_empty() {
                 Err("a DSSE envelope without signatures".to_owned())
             } else {
                 Ok(())
             }
         }),
-        BlobKind::Bundle => read_json::<Bundle>(bytes).and_then(|b| {
+        BlobKind::Bundle => read_json::<Bundle>(bytes, Document::Other).and_then(|b| {
             if !b.media_type.starts_with(BUNDLE_PREFIX) {
                 return Err(format!("bundle media type '{}'", b.media_type));
             }
@@ -193,9 +195,10 @@ pub fn check(kind: BlobKind, bytes: &[u8]) -> Result<(), String> {
     parsed.map_err(|e| format!("not a valid {kind}: {e}"))
 }
 
-/// The JSON reader for artifact documents.
-fn read_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+/// The JSON reader for artifact documents: the strict one, with the shape
+/// of the kind (a runtime or verifier must not read them differently).
+fn read_json<T: serde::de::DeserializeOwned>(bytes: &[u8], doc: Document) -> Result<T, String> {
+    crate::oci::json::read(bytes, doc).map_err(|e| e.to_string())
 }
 
 /// cosign's simple-signing payload: the fields it must have.
@@ -217,7 +220,8 @@ struct Critical {
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct CriticalImage {
-    #[serde(rename = "docker-manifest-digest")]
+    // cosign's spec example spells it with a capital (Go reads both).
+    #[serde(rename = "docker-manifest-digest", alias = "Docker-manifest-digest")]
     docker_manifest_digest: String,
 }
 

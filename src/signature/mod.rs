@@ -276,7 +276,8 @@ async fn suffixed_tag(
 
 /// Reads a signature manifest (one reader for every signature manifest).
 fn read_signature_manifest(manifest: &[u8]) -> Result<SigManifest, String> {
-    serde_json::from_slice(manifest).map_err(|e| e.to_string())
+    crate::oci::json::read(manifest, crate::oci::json::Document::Manifest)
+        .map_err(|e| e.to_string())
 }
 
 /// The layer descriptors of one signature manifest; payloads come later.

@@ -69,7 +69,8 @@ pub fn parse_export_json<T: DeserializeOwned>(
     bytes: &[u8],
     document: ExportDocument,
 ) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    // An export is hostile input: read as strictly as an upstream manifest.
+    crate::oci::json::read(bytes, crate::oci::json::Document::Manifest).map_err(|e| {
         let what = match document {
             ExportDocument::LayoutFile => "oci-layout",
             ExportDocument::Index => "index.json",

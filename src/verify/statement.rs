@@ -30,7 +30,8 @@ pub struct Statement {
 
 /// Parse a DSSE envelope (a legacy `.att` layer's blob).
 pub fn parse_envelope(blob: &[u8]) -> Result<DsseEnvelope, String> {
-    serde_json::from_slice(blob).map_err(|e| format!("not a DSSE envelope: {e}"))
+    crate::oci::json::read(blob, crate::oci::json::Document::DsseEnvelope)
+        .map_err(|e| format!("not a DSSE envelope: {e}"))
 }
 
 /// The statement of a verified envelope, if its subjects name `digest`.
@@ -45,8 +46,10 @@ pub fn bind(envelope: &DsseEnvelope, digest: &Digest) -> Result<Statement, Strin
     if payload.len() > MAX_STATEMENT {
         return Err("in-toto statement is too large".into());
     }
-    let json: Value =
-        serde_json::from_slice(payload).map_err(|e| format!("in-toto statement: {e}"))?;
+    // Rego conditions read the statement as a map; a key Go would fold onto
+    // another (or a duplicate) could make two readers disagree.
+    let json: Value = crate::oci::json::read(payload, crate::oci::json::Document::Other)
+        .map_err(|e| format!("in-toto statement: {e}"))?;
     let predicate_type = json["predicateType"]
         .as_str()
         .ok_or("in-toto statement has no predicateType")?

@@ -49,6 +49,10 @@ pub enum Document {
     SimpleSigning,
     /// A DSSE envelope.
     DsseEnvelope,
+    /// Any other document signgate reads (an artifact's config, a sigstore
+    /// bundle): no duplicate keys and no two keys Go folds together, at any
+    /// depth.
+    Other,
 }
 
 impl Document {
@@ -57,6 +61,7 @@ impl Document {
             Document::Manifest => schema::MANIFEST_SHAPE,
             Document::SimpleSigning => schema::SIMPLE_SIGNING_SHAPE,
             Document::DsseEnvelope => schema::DSSE_ENVELOPE_SHAPE,
+            Document::Other => Shape::Unknown,
         }
     }
 }

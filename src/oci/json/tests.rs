@@ -528,6 +528,29 @@ fn differential(bytes: &[u8], doc: Document) -> Result<bool, String> {
         Document::Manifest => one::<UManifest>(bytes, doc, go_model::MANIFEST),
         Document::SimpleSigning => one::<USimpleSigning>(bytes, doc, go_model::SIMPLE_SIGNING),
         Document::DsseEnvelope => one::<UDsseEnvelope>(bytes, doc, go_model::DSSE_ENVELOPE),
+        // No known fields: Go and serde both read maps, and duplicates are
+        // refused, so acceptance is the whole answer.
+        Document::Other => Ok(read::<serde_json::Value>(bytes, doc).is_ok()),
+    }
+}
+
+#[test]
+fn other_documents_refuse_duplicates_and_fold_pairs_at_any_depth() {
+    for (doc, ok) in [
+        (&br#"{"a":{"b":1,"c":[{"d":2}]},"mediaType":"x"}"#[..], true),
+        (br#"{"a":1,"a":2}"#, false),
+        (
+            br#"{"x":{"verificationMaterial":1,"VerificationMaterial":2}}"#,
+            false,
+        ),
+        (br#"{"x":[{"s":1,"\u017f":2}]}"#, false),
+    ] {
+        assert_eq!(
+            read::<serde_json::Value>(doc, Document::Other).is_ok(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(doc)
+        );
     }
 }
 

@@ -98,7 +98,10 @@ fn denial_reasons_name_a_trusted_root_without_its_path() {
             reasons.join("; ")
         );
         assert!(reason.contains(want), "{reason}");
-        assert!(reason.contains(&format!("trusted root '{root}'")), "{reason}");
+        assert!(
+            reason.contains(&format!("trusted root '{root}'")),
+            "{reason}"
+        );
         for local in [local.as_str(), "/etc/", "trusted_root.json", "embedded"] {
             assert!(!reason.contains(local), "{local} in {reason}");
         }
