@@ -24,8 +24,8 @@ use http::Method;
 use crate::enforce::{enforcing, signed_world};
 use crate::support::containerd::Containerd;
 use crate::support::disguise::{
-    self, ctr, ctr_pull, ctr_run, hosts_toml, Disguise, Disguised, Podman, BUNDLE, DSSE,
-    SIMPLE_SIGNING,
+    self, ctr, ctr_pull, ctr_run, hosts_toml, Disguise, Disguised, Podman, PodmanVersion, BUNDLE,
+    DSSE, SIMPLE_SIGNING,
 };
 use crate::support::http::send;
 use crate::support::image::{OCI_INDEX, OCI_MANIFEST};
@@ -99,7 +99,7 @@ fn seeded(runtime: Runtime, d: &Disguised) -> bool {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Runtime {
     Containerd,
-    Podman,
+    Podman(PodmanVersion),
 }
 
 /// signgate's answer to the manifest GET a runtime makes for `:v1`: must
@@ -111,14 +111,15 @@ async fn refusal(sg: &Signgate, d: &Disguised) -> (String, String) {
     );
     let r = send(
         Method::GET,
-        &sg.url(&format!("/v2/{}/manifests/v1", d.repo)),
+        &sg.url(&format!("/v2/{}/manifests/{}", d.repo, d.tag)),
         &[("accept", &accept)],
     )
     .await;
     assert!(
         !r.status.is_success(),
-        "signgate served {}:v1 ({}, {}) with status {}: the disguise passed the gate",
+        "signgate served {}:{} ({}, {}) with status {}: the disguise passed the gate",
         d.repo,
+        d.tag,
         d.manifest.digest,
         r.header("content-type").unwrap_or_default(),
         r.status
@@ -157,7 +158,7 @@ fn write_hosts(dir: &Path, registry: &str, server: &str) {
 /// signgate (as `server`, no fallback) the pull is refused and nothing runs.
 async fn containerd_case(sg: &Signgate, d: &Disguised) {
     let w = signed_world();
-    let image = format!("registry.test/{}:v1", d.repo);
+    let image = format!("registry.test/{}:{}", d.repo, d.tag);
     let seed = format!("seed.test/{}:plain", d.repo);
     let seeded = seeded(Runtime::Containerd, d);
 
@@ -175,7 +176,7 @@ async fn containerd_case(sg: &Signgate, d: &Disguised) {
         ok,
         "control pull of {image} straight from the registry: {out}"
     );
-    let (ok, out) = ctr_run(&direct, &image, "control");
+    let (ok, out) = ctr_run(&direct, &image);
     assert!(
         ok && out.contains(&d.marker),
         "control: containerd runs {image} from the registry (the disguise is real): {out}"
@@ -190,17 +191,20 @@ async fn containerd_case(sg: &Signgate, d: &Disguised) {
         let (ok, out) = ctr_pull(&node, hosts.path(), &seed);
         assert!(ok, "seed {seed}: {out}");
     }
-    let (pulled, out) = ctr_pull(&node, hosts.path(), &image);
-    let (status, reason) = refusal(sg, d).await;
-    assert!(!pulled, "containerd pulled {image} through signgate: {out}");
+    let (pulled, pull_out) = ctr_pull(&node, hosts.path(), &image);
+    let (ran, run_out) = ctr_run(&node, &image);
     assert!(
-        out.contains(&status) || out.contains(&reason),
-        "ctr shows signgate's refusal ({status}: {reason}): {out}"
+        !ran && !run_out.contains(&d.marker),
+        "{image} ran through signgate (pulled: {pulled}): {run_out}"
     );
-    let (ran, out) = ctr_run(&node, &image, "through-signgate");
     assert!(
-        !ran && !out.contains(&d.marker),
-        "{image} ran after signgate refused it: {out}"
+        !pulled,
+        "containerd pulled {image} through signgate: {pull_out}"
+    );
+    let (status, reason) = refusal(sg, d).await;
+    assert!(
+        pull_out.contains(&status) || pull_out.contains(&reason),
+        "ctr shows signgate's refusal ({status}: {reason}): {pull_out}"
     );
     let (_, images) = ctr(&node, &["images", "ls", "-q"]);
     assert!(
@@ -209,18 +213,21 @@ async fn containerd_case(sg: &Signgate, d: &Disguised) {
     );
 }
 
-/// podman (bookworm's 4.3): as `containerd_case`, with the primary location
-/// of `registry.test` remapped to signgate (`deploy/podman/`).
-async fn podman_case(sg: &Signgate, d: &Disguised) {
+/// podman: as `containerd_case`, with the primary location of
+/// `registry.test` remapped to signgate (`deploy/podman/`).
+async fn podman_case(version: PodmanVersion, sg: &Signgate, d: &Disguised) {
     let w = signed_world();
-    let image = format!("registry.test/{}:v1", d.repo);
+    let image = format!("registry.test/{}:{}", d.repo, d.tag);
     let seed = format!("seed.test/{}:plain", d.repo);
-    let seeded = seeded(Runtime::Podman, d);
+    let seeded = seeded(Runtime::Podman(version), d);
 
-    let direct = Podman::new(&[
-        ("registry.test", w.registry.host()),
-        ("seed.test", w.registry.host()),
-    ]);
+    let direct = Podman::new(
+        version,
+        &[
+            ("registry.test", w.registry.host()),
+            ("seed.test", w.registry.host()),
+        ],
+    );
     if seeded {
         let (ok, out) = direct.pull(&seed);
         assert!(ok, "control seed {seed}: {out}");
@@ -228,97 +235,170 @@ async fn podman_case(sg: &Signgate, d: &Disguised) {
     let (ok, out) = direct.run_image(&image);
     assert!(
         ok && out.contains(&d.marker),
-        "control: podman runs {image} from the registry (the disguise is real): {out}"
+        "control: podman {version:?} runs {image} from the registry (the disguise is real): {out}"
     );
 
-    let node = Podman::new(&[
-        ("registry.test", format!("{}/registry.test", sg.host())),
-        ("seed.test", w.registry.host()),
-    ]);
+    let node = Podman::new(
+        version,
+        &[
+            ("registry.test", format!("{}/registry.test", sg.host())),
+            ("seed.test", w.registry.host()),
+        ],
+    );
     if seeded {
         let (ok, out) = node.pull(&seed);
         assert!(ok, "seed {seed}: {out}");
     }
-    let (pulled, out) = node.pull(&image);
-    let (_, reason) = refusal(sg, d).await;
-    assert!(!pulled, "podman pulled {image} through signgate: {out}");
+    let (pulled, pull_out) = node.pull(&image);
+    let (ran, run_out) = node.run_image(&image);
     assert!(
-        out.contains(&reason),
-        "podman shows signgate's reason ({reason}): {out}"
+        !ran && !run_out.contains(&d.marker),
+        "{image} ran through signgate (pulled: {pulled}): {run_out}"
     );
-    let (ran, out) = node.run_image(&image);
     assert!(
-        !ran && !out.contains(&d.marker),
-        "{image} ran after signgate refused it: {out}"
+        !pulled,
+        "podman {version:?} pulled {image} through signgate: {pull_out}"
+    );
+    let (_, reason) = refusal(sg, d).await;
+    assert!(
+        pull_out.contains(&reason),
+        "podman {version:?} shows signgate's reason ({reason}): {pull_out}"
     );
     let (exists, _) = node.podman(&["image", "exists", &image]);
     assert!(!exists, "{image} is in podman's storage");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn containerd_is_refused_relabelled_images_and_runs_nothing() {
+async fn case(runtime: Runtime, repo: &str) {
     let w = signed_world();
     let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["enf/dis-simplesigning", "enf/dis-dsse", "enf/dis-bundle"] {
-        containerd_case(&sg, find(repo)).await;
+    let d = find(repo);
+    match runtime {
+        Runtime::Containerd => containerd_case(&sg, d).await,
+        Runtime::Podman(version) => podman_case(version, &sg, d).await,
     }
 }
 
+/// One test per runtime and disguise, so each verdict stands on its own.
+macro_rules! cases {
+    ($($name:ident: $runtime:expr, $repo:literal;)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            case($runtime, $repo).await;
+        }
+    )*};
+}
+
+const CTR: Runtime = Runtime::Containerd;
+const PODMAN_4: Runtime = Runtime::Podman(PodmanVersion::Bookworm);
+const PODMAN_5: Runtime = Runtime::Podman(PodmanVersion::Trixie);
+
+cases! {
+    ctr_is_refused_layers_relabelled_simple_signing: CTR, "enf/dis-simplesigning";
+    ctr_is_refused_layers_relabelled_dsse: CTR, "enf/dis-dsse";
+    ctr_is_refused_layers_relabelled_bundle: CTR, "enf/dis-bundle";
+    ctr_is_refused_real_layers_under_a_capitalised_key: CTR, "enf/dis-keycase";
+    ctr_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: CTR, "enf/dis-keycase-inert";
+    ctr_is_refused_real_layers_under_a_long_s_key: CTR, "enf/dis-folded";
+    ctr_is_refused_an_index_of_runnable_images_typed_as_signatures: CTR, "enf/dis-index";
+    ctr_is_refused_a_relabelled_image_where_no_policy_applies: CTR, "open/dis-simplesigning";
+    ctr_is_refused_a_key_case_image_where_no_policy_applies: CTR, "open/dis-keycase";
+
+    podman4_is_refused_layers_relabelled_simple_signing: PODMAN_4, "enf/dis-simplesigning";
+    podman4_is_refused_layers_relabelled_dsse: PODMAN_4, "enf/dis-dsse";
+    podman4_is_refused_layers_relabelled_bundle: PODMAN_4, "enf/dis-bundle";
+    podman4_is_refused_real_layers_under_a_capitalised_key: PODMAN_4, "enf/dis-keycase";
+    podman4_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: PODMAN_4, "enf/dis-keycase-inert";
+    podman4_is_refused_real_layers_under_a_long_s_key: PODMAN_4, "enf/dis-folded";
+    podman4_is_refused_an_index_of_runnable_images_typed_as_signatures: PODMAN_4, "enf/dis-index";
+    podman4_is_refused_a_relabelled_image_where_no_policy_applies: PODMAN_4, "open/dis-simplesigning";
+    podman4_is_refused_a_key_case_image_where_no_policy_applies: PODMAN_4, "open/dis-keycase";
+
+    podman5_is_refused_layers_relabelled_simple_signing: PODMAN_5, "enf/dis-simplesigning";
+    podman5_is_refused_layers_relabelled_dsse: PODMAN_5, "enf/dis-dsse";
+    podman5_is_refused_layers_relabelled_bundle: PODMAN_5, "enf/dis-bundle";
+    podman5_is_refused_real_layers_under_a_capitalised_key: PODMAN_5, "enf/dis-keycase";
+    podman5_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: PODMAN_5, "enf/dis-keycase-inert";
+    podman5_is_refused_real_layers_under_a_long_s_key: PODMAN_5, "enf/dis-folded";
+    podman5_is_refused_an_index_of_runnable_images_typed_as_signatures: PODMAN_5, "enf/dis-index";
+    podman5_is_refused_a_relabelled_image_where_no_policy_applies: PODMAN_5, "open/dis-simplesigning";
+    podman5_is_refused_a_key_case_image_where_no_policy_applies: PODMAN_5, "open/dis-keycase";
+}
+
+/// `signgate mirror` of every disguised image: each is refused with its
+/// reason (exit 1), and nothing of any of them is in the export.
 #[tokio::test(flavor = "multi_thread")]
-async fn containerd_is_refused_key_case_images_and_runs_nothing() {
+async fn mirror_refuses_every_disguise_and_exports_nothing_of_them() {
     let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["enf/dis-keycase", "enf/dis-keycase-inert", "enf/dis-folded"] {
-        containerd_case(&sg, find(repo)).await;
+    let d = disguises();
+    let work = tempfile::tempdir().unwrap();
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    crate::enforce::write_policy(&policies, &w.trusted.public_pem(), "");
+    let config = work.path().join("signgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams:\n  - name: registry.test\n    url: \"{}\"\n    insecure: true\n    default: true\npolicies: {}\nno-match-policy: deny\n",
+            w.registry.url(),
+            policies.display()
+        ),
+    )
+    .unwrap();
+    let export = work.path().join("export");
+    let all: Vec<&Disguised> = d.enforced.iter().chain(&d.unpoliced).collect();
+    let images: Vec<String> = all
+        .iter()
+        .map(|x| format!("registry.test/{}:{}", x.repo, x.tag))
+        .collect();
+    let mut args = vec![
+        "mirror",
+        "--config",
+        config.to_str().unwrap(),
+        "--to",
+        export.to_str().unwrap(),
+    ];
+    args.extend(images.iter().map(String::as_str));
+    let (code, out) = disguise::bounded_code(env!("CARGO_BIN_EXE_signgate"), &args, &[]);
+
+    // What reached the export, read before asserting, so a failure says all.
+    let blobs: Vec<String> = std::fs::read_dir(export.join("blobs/sha256"))
+        .map(|dir| {
+            dir.map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let roots: Vec<String> = std::fs::read(export.join("index.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["manifests"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_owned)
+        .collect();
+    for (x, image) in all.iter().zip(&images) {
+        let named = format!("registry.test/{}", x.repo);
+        assert!(
+            !roots.iter().any(|r| r
+                .strip_prefix(&named)
+                .is_some_and(|rest| rest.starts_with([':', '@']))),
+            "{image} is a root of the export: {roots:?}\n{out}"
+        );
+        for (what, digest) in [
+            ("manifest", &x.manifest.digest),
+            ("runnable manifest", &x.runnable.digest),
+            ("layer", &x.layer.digest),
+        ] {
+            assert!(
+                !blobs.contains(digest),
+                "{image}: its {what} {digest} is in the export\n{out}"
+            );
+        }
+        assert!(
+            out.contains(&format!("refused  {image}")),
+            "{image} refused, with its reason: {out}"
+        );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn containerd_is_refused_an_index_of_runnable_images_claiming_to_be_signatures() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    containerd_case(&sg, find("enf/dis-index")).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn containerd_is_refused_disguises_in_a_repository_no_policy_covers() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["open/dis-simplesigning", "open/dis-keycase"] {
-        containerd_case(&sg, find(repo)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn podman_is_refused_relabelled_images_and_runs_nothing() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["enf/dis-simplesigning", "enf/dis-dsse", "enf/dis-bundle"] {
-        podman_case(&sg, find(repo)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn podman_is_refused_key_case_images_and_runs_nothing() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["enf/dis-keycase", "enf/dis-keycase-inert", "enf/dis-folded"] {
-        podman_case(&sg, find(repo)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn podman_is_refused_an_index_of_runnable_images_claiming_to_be_signatures() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    podman_case(&sg, find("enf/dis-index")).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn podman_is_refused_disguises_in_a_repository_no_policy_covers() {
-    let w = signed_world();
-    let sg = enforcing(&w.trusted.public_pem(), "");
-    for repo in ["open/dis-simplesigning", "open/dis-keycase"] {
-        podman_case(&sg, find(repo)).await;
-    }
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("exported 0 image(s)"), "{out}");
 }

@@ -55,7 +55,9 @@ pub enum Disguise {
 pub struct Disguised {
     pub disguise: Disguise,
     pub repo: String,
-    /// What `:v1` names (a manifest, or the index).
+    /// The tag naming it: `v1`.
+    pub tag: String,
+    /// What the tag names (a manifest, or the index).
     pub manifest: Blob,
     /// The plain runnable manifest over the same config and layer.
     pub runnable: Blob,
@@ -238,6 +240,7 @@ pub fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> D
     Disguised {
         disguise,
         repo: repo.to_owned(),
+        tag: "v1".to_owned(),
         manifest,
         runnable,
         layer,
@@ -292,6 +295,12 @@ fn put_manifest(registry_url: &str, repo: &str, tag: &str, media_type: &str, bod
 /// Run `program args…` under `timeout` (killed after `COMMAND_TIMEOUT`
 /// seconds): (success, stdout + stderr).
 pub fn bounded(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+    let (code, text) = bounded_code(program, args, env);
+    (code == Some(0), text)
+}
+
+/// As `bounded`, with the exit code; a time-out fails the test.
+pub fn bounded_code(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String) {
     let out = Command::new("timeout")
         .args(["-k", "5", COMMAND_TIMEOUT, program])
         .args(args)
@@ -308,13 +317,17 @@ pub fn bounded(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, St
         Some(124),
         "{program} {args:?} timed out after {COMMAND_TIMEOUT}s:\n{text}"
     );
-    (out.status.success(), text)
+    (out.status.code(), text)
 }
 
 /// `ctr` against `containerd`, bounded.
 pub fn ctr(containerd: &Containerd, args: &[&str]) -> (bool, String) {
     let socket = containerd.socket.to_str().unwrap();
-    let all = [&["--address", socket, "--namespace", "signgate-test"], args].concat();
+    let all = [
+        &["--address", socket, "--namespace", "signgate-disguise"],
+        args,
+    ]
+    .concat();
     bounded("/usr/bin/ctr", &all, &[])
 }
 
@@ -336,10 +349,16 @@ pub fn ctr_pull(containerd: &Containerd, hosts: &Path, image: &str) -> (bool, St
 
 /// `ctr run --rm` of a pulled image: runc under containerd's runc v2 shim,
 /// native snapshotter, a network namespace of its own with no interface.
-pub fn ctr_run(containerd: &Containerd, image: &str, id: &str) -> (bool, String) {
+/// runc keeps its state under /run/containerd/runc/<namespace>/<id> for
+/// every containerd on the machine, so each container gets an id no other
+/// test (or test process) uses.
+pub fn ctr_run(containerd: &Containerd, image: &str) -> (bool, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let id = format!("signgate-disguise-{}-{n}", std::process::id());
     ctr(
         containerd,
-        &["run", "--rm", "--snapshotter", "native", image, id],
+        &["run", "--rm", "--snapshotter", "native", image, &id],
     )
 }
 
@@ -348,29 +367,65 @@ pub fn hosts_toml(server: &str) -> String {
     format!("server = \"http://{server}\"\n\n[host.\"http://{server}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
 }
 
-/// Bookworm's podman (4.3) with its own storage (vfs), run root and
-/// registries.conf.
+/// Which podman.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodmanVersion {
+    /// Debian bookworm's podman 4.3 (runc), on this machine.
+    Bookworm,
+    /// Debian trixie's podman 5.4 (crun), in the root made by
+    /// `tests/tools/trixie-podman`, run under chroot in private mount and
+    /// pid namespaces.
+    Trixie,
+}
+
+/// A podman with its own storage (vfs), run root, registries.conf and an
+/// accept-anything signature policy (signatures are signgate's business).
 pub struct Podman {
+    pub version: PodmanVersion,
     pub dir: tempfile::TempDir,
 }
 
-/// `podman run` flags that work in this sandbox: no network, and rlimits
-/// no higher than the sandbox's own (it lacks CAP_SYS_RESOURCE, so podman's
-/// defaults of nofile/nproc 1048576/4194304 fail in runc with "error
-/// setting rlimit … operation not permitted").
-pub const PODMAN_RUN: [&str; 7] = [
-    "run",
-    "--rm",
-    "--network=none",
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-];
+/// The trixie root with podman 5.4 (made once, ~80 s, by the script).
+fn trixie_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/trixie-podman");
+        let out = Command::new(script).output().expect("trixie-podman runs");
+        assert!(
+            out.status.success(),
+            "making the trixie root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// podman 5.4 in the trixie root with `$conf` as its /etc/containers and
+/// its storage under `$conf/storage`. This machine mounts cgroups in hybrid
+/// mode (v1 controllers plus /sys/fs/cgroup/unified), which crun refuses
+/// ("cgroups in hybrid mode not supported") even with `--cgroups=disabled`:
+/// inside the private mount namespace /sys/fs/cgroup is replaced by the
+/// unified (v2) hierarchy alone. /run is a tmpfs of its own, so podmans
+/// running at once share no lock or runtime state.
+const TRIXIE_PODMAN: &str = r#"set -e
+root="$1"; conf="$2"; shift 2
+mount --make-rprivate /
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+umount -l "$root/sys/fs/cgroup"
+mount -t cgroup2 none "$root/sys/fs/cgroup"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs tmpfs "$root/run"
+mkdir -p "$root/var/lib/signgate-test" "$conf/storage"
+mount --bind "$conf" "$root/etc/containers"
+mount --bind "$conf/storage" "$root/var/lib/signgate-test"
+exec chroot "$root" podman --storage-driver vfs --root /var/lib/signgate-test --runroot /run/signgate-test "$@"
+"#;
 
 impl Podman {
     /// `registries`: (prefix, location) pairs, each a primary location.
-    pub fn new(registries: &[(&str, String)]) -> Podman {
+    pub fn new(version: PodmanVersion, registries: &[(&str, String)]) -> Podman {
         let dir = tempfile::tempdir().unwrap();
         let conf: String = registries
             .iter()
@@ -384,53 +439,75 @@ impl Podman {
             r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
         )
         .unwrap();
-        Podman { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        Podman { version, dir }
     }
 
     /// `podman ARGS…`, bounded, with this instance's storage and config.
     pub fn podman(&self, args: &[&str]) -> (bool, String) {
-        let (root, runroot) = (self.path("storage"), self.path("run"));
-        let mut all = vec![
-            "--root",
-            root.to_str().unwrap(),
-            "--runroot",
-            runroot.to_str().unwrap(),
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ];
-        all.extend_from_slice(args);
-        let conf = self.path("registries.conf");
-        bounded(
-            "/usr/bin/podman",
-            &all,
-            &[("CONTAINERS_REGISTRIES_CONF", conf.as_path())],
-        )
+        let d = self.dir.path();
+        let common = ["--cgroup-manager", "cgroupfs", "--events-backend", "file"];
+        match self.version {
+            PodmanVersion::Bookworm => {
+                let (root, runroot) = (d.join("storage"), d.join("run"));
+                let mut all = vec![
+                    "--root",
+                    root.to_str().unwrap(),
+                    "--runroot",
+                    runroot.to_str().unwrap(),
+                    "--storage-driver",
+                    "vfs",
+                ];
+                all.extend(common);
+                all.extend_from_slice(args);
+                let conf = d.join("registries.conf");
+                bounded(
+                    "/usr/bin/podman",
+                    &all,
+                    &[("CONTAINERS_REGISTRIES_CONF", conf.as_path())],
+                )
+            }
+            PodmanVersion::Trixie => {
+                let root = trixie_root().to_str().unwrap();
+                let mut all = vec!["-m", "-p", "-f", "sh", "-c", TRIXIE_PODMAN, "sh", root];
+                all.push(d.to_str().unwrap());
+                all.extend(common);
+                all.extend_from_slice(args);
+                bounded("unshare", &all, &[])
+            }
+        }
     }
 
-    /// `podman pull IMAGE` (signatures are signgate's business here).
+    fn policy(&self) -> String {
+        match self.version {
+            PodmanVersion::Bookworm => self.dir.path().join("policy.json").display().to_string(),
+            PodmanVersion::Trixie => "/etc/containers/policy.json".to_owned(),
+        }
+    }
+
+    /// `podman pull IMAGE`.
     pub fn pull(&self, image: &str) -> (bool, String) {
-        let policy = self.path("policy.json");
-        self.podman(&[
-            "pull",
-            "--signature-policy",
-            policy.to_str().unwrap(),
-            image,
-        ])
+        let policy = self.policy();
+        self.podman(&["pull", "--signature-policy", &policy, image])
     }
 
-    /// `podman run IMAGE`, pulling it first if it is missing.
+    /// `podman run --rm IMAGE`, pulling it first if it is missing, with
+    /// flags that work in this sandbox: no network; for 4.3 rlimits no
+    /// higher than the sandbox's own (it lacks CAP_SYS_RESOURCE, so the
+    /// defaults, nofile 1048576 and nproc 4194304, fail in runc with "error
+    /// setting rlimit … operation not permitted"); for 5.4 no cgroups.
     pub fn run_image(&self, image: &str) -> (bool, String) {
-        let policy = self.path("policy.json");
-        let mut args = PODMAN_RUN.to_vec();
-        args.extend(["--signature-policy", policy.to_str().unwrap(), image]);
+        let policy = self.policy();
+        let mut args = vec!["run", "--rm", "--network=none"];
+        match self.version {
+            PodmanVersion::Bookworm => args.extend([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ]),
+            PodmanVersion::Trixie => args.push("--cgroups=disabled"),
+        }
+        args.extend(["--signature-policy", &policy, image]);
         self.podman(&args)
     }
 }
