@@ -59,6 +59,7 @@ fn disguises() -> &'static Disguises {
             push("enf/dis-keycase", Disguise::KeyCase),
             push("enf/dis-keycase-inert", Disguise::KeyCaseInert),
             push("enf/dis-folded", Disguise::Folded),
+            push("enf/dis-descriptor-keycase", Disguise::DescriptorKeyCase),
             push("enf/dis-index", Disguise::Index),
         ];
         let unpoliced = vec![
@@ -90,8 +91,9 @@ fn seeded(runtime: Runtime, d: &Disguised) -> bool {
     match d.disguise {
         // containerd: "no processor for media-type" when it must unpack.
         Disguise::Relabelled(_) => runtime == Runtime::Containerd,
-        // The real layer is not in signgate's reading of the manifest.
-        Disguise::KeyCaseInert => true,
+        // The real layer is not in signgate's reading of the manifest, so
+        // it is never fetched through signgate.
+        Disguise::KeyCaseInert | Disguise::Folded | Disguise::DescriptorKeyCase => true,
         _ => false,
     }
 }
@@ -299,6 +301,7 @@ cases! {
     ctr_is_refused_real_layers_under_a_capitalised_key: CTR, "enf/dis-keycase";
     ctr_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: CTR, "enf/dis-keycase-inert";
     ctr_is_refused_real_layers_under_a_long_s_key: CTR, "enf/dis-folded";
+    ctr_is_refused_real_layers_under_capitalised_descriptor_keys: CTR, "enf/dis-descriptor-keycase";
     ctr_is_refused_an_index_of_runnable_images_typed_as_signatures: CTR, "enf/dis-index";
     ctr_is_refused_a_relabelled_image_where_no_policy_applies: CTR, "open/dis-simplesigning";
     ctr_is_refused_a_key_case_image_where_no_policy_applies: CTR, "open/dis-keycase";
@@ -309,6 +312,7 @@ cases! {
     podman4_is_refused_real_layers_under_a_capitalised_key: PODMAN_4, "enf/dis-keycase";
     podman4_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: PODMAN_4, "enf/dis-keycase-inert";
     podman4_is_refused_real_layers_under_a_long_s_key: PODMAN_4, "enf/dis-folded";
+    podman4_is_refused_real_layers_under_capitalised_descriptor_keys: PODMAN_4, "enf/dis-descriptor-keycase";
     podman4_is_refused_an_index_of_runnable_images_typed_as_signatures: PODMAN_4, "enf/dis-index";
     podman4_is_refused_a_relabelled_image_where_no_policy_applies: PODMAN_4, "open/dis-simplesigning";
     podman4_is_refused_a_key_case_image_where_no_policy_applies: PODMAN_4, "open/dis-keycase";
@@ -319,6 +323,7 @@ cases! {
     podman5_is_refused_real_layers_under_a_capitalised_key: PODMAN_5, "enf/dis-keycase";
     podman5_is_refused_real_layers_under_a_capitalised_key_beside_an_inert_signature: PODMAN_5, "enf/dis-keycase-inert";
     podman5_is_refused_real_layers_under_a_long_s_key: PODMAN_5, "enf/dis-folded";
+    podman5_is_refused_real_layers_under_capitalised_descriptor_keys: PODMAN_5, "enf/dis-descriptor-keycase";
     podman5_is_refused_an_index_of_runnable_images_typed_as_signatures: PODMAN_5, "enf/dis-index";
     podman5_is_refused_a_relabelled_image_where_no_policy_applies: PODMAN_5, "open/dis-simplesigning";
     podman5_is_refused_a_key_case_image_where_no_policy_applies: PODMAN_5, "open/dis-keycase";

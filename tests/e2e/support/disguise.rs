@@ -42,9 +42,14 @@ pub enum Disguise {
     /// real layer is only under `"Layers"`. An inertness check alone passes
     /// it; only refusing the key differential stops it.
     KeyCaseInert,
-    /// `"layers"` relabelled, then `"layerſ"` (U+017F, which Go's simple
-    /// case folding matches to `s`) with the real descriptors.
+    /// As `KeyCaseInert` with `"layerſ"` (U+017F, which Go's simple case
+    /// folding matches to `s`) instead of `"Layers"`.
     Folded,
+    /// One layer descriptor naming the inert simple-signing blob under
+    /// `mediaType`/`digest`/`size` and the real layer under
+    /// `MediaType`/`Digest`/`Size` after them: the differential one level
+    /// down.
+    DescriptorKeyCase,
     /// An index whose every entry carries a simple-signing `artifactType`
     /// but points at the plain runnable manifest.
     Index,
@@ -181,16 +186,11 @@ pub fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> D
             tag_and_push(&mut layout, dir, &m, &format!("{host}/{repo}:v1"));
             m
         }
-        Disguise::KeyCase | Disguise::Folded => {
-            let key = if disguise == Disguise::KeyCase {
-                "Layers"
-            } else {
-                "layerſ"
-            };
+        Disguise::KeyCase => {
             let m = manifest(
                 &config,
                 &format!(
-                    r#""layers":[{}],"{key}":[{real}]"#,
+                    r#""layers":[{}],"Layers":[{real}]"#,
                     relabelled(SIMPLE_SIGNING)
                 ),
             );
@@ -198,28 +198,18 @@ pub fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> D
             tag_and_push(&mut layout, dir, &m, &format!("{host}/{repo}:v1"));
             m
         }
-        Disguise::KeyCaseInert => {
-            // A well-formed cosign simple-signing payload (for the plain
-            // manifest). skopeo reads manifests as Go does and so never
-            // sees it: it is uploaded with plain HTTP.
-            let payload = json!({
-                "critical": {
-                    "identity": {"docker-reference": format!("registry.test/{repo}")},
-                    "image": {"docker-manifest-digest": runnable.digest},
-                    "type": "cosign container image signature",
-                },
-                "optional": null,
-            });
-            let payload = layout.blob(SIMPLE_SIGNING, &serde_json::to_vec(&payload).unwrap());
-            upload_blob(registry_url, repo, dir, &payload);
-            let m = manifest(
-                &config,
-                &format!(
-                    r#""layers":[{}],"Layers":[{real}]"#,
-                    descriptor(SIMPLE_SIGNING, &payload)
+        Disguise::KeyCaseInert | Disguise::Folded | Disguise::DescriptorKeyCase => {
+            let payload = inert_payload(&layout, registry_url, repo, dir, &runnable);
+            let signature = descriptor(SIMPLE_SIGNING, &payload);
+            let rest = match disguise {
+                Disguise::KeyCaseInert => format!(r#""layers":[{signature}],"Layers":[{real}]"#),
+                Disguise::Folded => format!(r#""layers":[{signature}],"layerſ":[{real}]"#),
+                _ => format!(
+                    r#""layers":[{{"mediaType":"{SIMPLE_SIGNING}","digest":"{}","size":{},"MediaType":"{OCI_LAYER_GZIP}","Digest":"{}","Size":{}}}]"#,
+                    payload.digest, payload.size, layer.digest, layer.size
                 ),
-            );
-            let m = layout.blob(OCI_MANIFEST, &m);
+            };
+            let m = layout.blob(OCI_MANIFEST, &manifest(&config, &rest));
             tag_and_push(&mut layout, dir, &m, &format!("{host}/{repo}:v1"));
             m
         }
@@ -246,6 +236,29 @@ pub fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> D
         layer,
         marker,
     }
+}
+
+/// A well-formed cosign simple-signing payload (naming the plain
+/// manifest), in the layout and in the registry. skopeo reads manifests as
+/// Go does and so never sees it: it is uploaded with plain HTTP.
+fn inert_payload(
+    layout: &Layout<'_>,
+    registry_url: &str,
+    repo: &str,
+    dir: &Path,
+    runnable: &Blob,
+) -> Blob {
+    let payload = json!({
+        "critical": {
+            "identity": {"docker-reference": format!("registry.test/{repo}")},
+            "image": {"docker-manifest-digest": runnable.digest},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    });
+    let payload = layout.blob(SIMPLE_SIGNING, &serde_json::to_vec(&payload).unwrap());
+    upload_blob(registry_url, repo, dir, &payload);
+    payload
 }
 
 fn tag_and_push(layout: &mut Layout<'_>, dir: &Path, manifest: &Blob, dest: &str) {
