@@ -1,18 +1,23 @@
 //! Issue 10, class 1, end to end: unsigned runnable images disguised as
-//! signature artifacts (layers relabelled with signature media types; a
-//! `"layers"`/`"Layers"` or `"layerſ"` key differential between serde and
-//! Go; an index whose entries claim a signature `artifactType`), pushed to a
-//! repository an enforcing key policy covers and to one no policy covers
-//! (`no-match-policy: deny`). Through signgate, containerd (`ctr`) and
-//! podman are refused each with signgate's reason, and nothing of it runs.
+//! signature artifacts — layers relabelled with signature media types;
+//! serde-vs-Go key differentials (`"layers"` then `"Layers"` or `"layerſ"`,
+//! and `mediaType`/`digest`/`size` then `MediaType`/`Digest`/`Size` in one
+//! descriptor; Go's encoding/json folds case, `ſ` included, and the later
+//! key wins); an index whose entries claim a signature `artifactType` —
+//! pushed to a repository an enforcing key policy covers and to one no
+//! policy covers (`no-match-policy: deny`). Through signgate, containerd
+//! 1.6 (`ctr`, signgate as the `server`), podman 4.3 and podman 5.4 (the
+//! primary location remapped) are refused each with signgate's reason, and
+//! nothing of it runs; `signgate mirror` exports none of them.
 //!
 //! Every case has its positive control in the same test: the same runtime
 //! pulling the same image straight from the registry runs it (its marker is
 //! printed), so each disguise is real for that runtime.
 //!
-//! Where a runtime runs an image only when its layer is already unpacked
-//! (containerd refuses to unpack relabelled layers itself; a layer signgate
-//! never admitted cannot be fetched through it), the node is first seeded
+//! Where a runtime runs an image only when its layer is already on the node
+//! (containerd refuses to unpack a relabelled layer itself, but runs the
+//! image over an existing snapshot; a layer missing from signgate's reading
+//! of the manifest is never fetched through it), the node is first seeded
 //! with the same layer as an ordinary image pulled from elsewhere (the
 //! `:plain` tag, under another registry name), in both arms alike.
 
@@ -111,12 +116,8 @@ async fn refusal(sg: &Signgate, d: &Disguised) -> (String, String) {
     let accept = format!(
         "{OCI_MANIFEST}, {OCI_INDEX}, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
     );
-    let r = send(
-        Method::GET,
-        &sg.url(&format!("/v2/{}/manifests/{}", d.repo, d.tag)),
-        &[("accept", &accept)],
-    )
-    .await;
+    let url = sg.url(&format!("/v2/{}/manifests/{}", d.repo, d.tag));
+    let r = disguise::within(&url, send(Method::GET, &url, &[("accept", &accept)])).await;
     assert!(
         !r.status.is_success(),
         "signgate served {}:{} ({}, {}) with status {}: the disguise passed the gate",
