@@ -14,6 +14,7 @@ mod blobs;
 mod cli;
 mod containerd;
 mod deploy;
+mod disguise;
 pub mod enforce;
 mod gate;
 mod head_denials;

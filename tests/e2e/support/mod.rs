@@ -6,6 +6,7 @@
 
 pub mod containerd;
 pub mod cosign;
+pub mod disguise;
 pub mod fake;
 pub mod http;
 pub mod image;
