@@ -343,7 +343,11 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         };
         let admin_address = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tokio::spawn(signgate::server::admin::serve(admin, app.clone(), std::future::pending::<()>()));
+        let admin_limits = config.limits.clone();
+        let admin_app = app.clone();
+        tokio::spawn(async move {
+            signgate::server::admin::serve(admin, admin_app, &admin_limits, std::future::pending::<()>()).await
+        });
         if let Some(PolicySource::Dir(dir)) = &config.policies {
             tokio::spawn(watch_policies(config.clone(), dir.clone(), app.clone()));
         }
@@ -374,7 +378,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 }
             },
         };
-        signgate::server::serve(listener, app, signgate::server::shutdown_signal(), tls).await;
+        signgate::server::serve(listener, app, &config.limits, signgate::server::shutdown_signal(), tls).await;
         ExitCode::SUCCESS
     })
 }
