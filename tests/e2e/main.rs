@@ -12,6 +12,7 @@ mod support;
 mod api;
 mod blobs;
 mod cli;
+mod connections;
 mod containerd;
 mod deploy;
 pub mod enforce;
