@@ -1,4 +1,5 @@
 //! The `signgate` command: process wiring only.
+#![deny(clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -604,13 +605,13 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
         let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let (verdict, code) = match status.as_u16() {
             200 => ("allowed", ExitCode::SUCCESS),
-            403 if error["errors"][0]["code"] == "DENIED" => ("denied", ExitCode::from(1)),
+            403 if error.pointer("/errors/0/code").and_then(|c| c.as_str()) == Some("DENIED") => ("denied", ExitCode::from(1)),
             _ => ("error", ExitCode::from(2)),
         };
-        let message = error["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        let message = error.pointer("/errors/0/message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
         let examined = digest
             .clone()
-            .or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned))
+            .or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned))
             .and_then(|d| d.parse::<signgate::oci::Digest>().ok());
         let explanation = match (explain, examined) {
             (true, Some(d)) => match app.explain(&name, &d).await {
@@ -627,9 +628,9 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
                 let report = serde_json::json!({
                     "image": image,
                     "verdict": verdict,
-                    "digest": digest.clone().or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned)),
+                    "digest": digest.clone().or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned)),
                     "message": message,
-                    "reasons": error["errors"][0]["detail"]["reasons"],
+                    "reasons": error.pointer("/errors/0/detail/reasons"),
                     "warnings": warnings,
                     "explain": explanation,
                 });

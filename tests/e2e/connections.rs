@@ -3,7 +3,8 @@
 //! are closed after their `limits:` timeouts; connections beyond
 //! `max-connections` wait in the listen backlog without costing signgate
 //! file descriptors; and signgate keeps serving afterwards with no growth
-//! in descriptors or memory.
+//! in descriptors or memory. A request whose path puts a multi-byte
+//! character at a cut gets an OCI error on a connection that stays open.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -305,4 +306,62 @@ fn the_admin_listener_closes_half_sent_requests_too() {
     });
     flood(&sg, admin, 60, Duration::from_secs(15));
     assert!(raw_get(admin, "/healthz").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_multibyte_character_at_every_cut_gets_an_oci_error_not_a_dropped_connection() {
+    let sg = signgate("{header-read-timeout: 10s}", "");
+    let mut s = TcpStream::connect(("127.0.0.1", sg.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    // Error messages quote 160 bytes of the path: put the cut inside a
+    // 2-, 3- and 4-byte character, at every offset.
+    for wide in ["é", "€", "😀"] {
+        for pad in 150..=165 {
+            let text = format!("{}{}", "a".repeat(pad), wide.repeat(10));
+            for (path, status, code) in [
+                (format!("/v1/{text}"), 404, "NAME_UNKNOWN"),
+                (format!("/v2/{text}"), 404, "NAME_UNKNOWN"),
+                (format!("/v2/{text}/manifests/latest"), 400, "NAME_INVALID"),
+                (format!("/v2/a/manifests/{text}"), 400, "MANIFEST_INVALID"),
+            ] {
+                // One kept-alive connection for all: a panic would drop it.
+                write!(s, "GET {path} HTTP/1.1\r\nHost: signgate\r\n\r\n").unwrap();
+                let (got, body) = read_response(&mut reader);
+                assert_eq!(got, status, "{path}: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["errors"][0]["code"], code, "{path}: {body}");
+                let message = v["errors"][0]["message"].as_str().unwrap();
+                assert!(message.starts_with("signgate: "), "{message}");
+            }
+        }
+    }
+    assert!(!sg.log_text().contains("panicked"), "{}", sg.log_text());
+}
+
+/// One HTTP/1.1 response (status, body) read off a kept-alive connection.
+fn read_response(reader: &mut impl std::io::BufRead) -> (u16, String) {
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .expect("status line: the connection was dropped");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {line:?}"));
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, String::from_utf8(body).unwrap())
 }
