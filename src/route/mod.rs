@@ -17,12 +17,15 @@ use std::fmt;
 use http::Method;
 
 use crate::config::UpstreamConfig;
-
-/// The most bytes of client text an error message quotes.
-const MAX_SHOWN: usize = 160;
 use crate::oci::{
     Digest, DigestError, NameError, Reference, ReferenceError, RegistryName, Repository, Tag,
 };
+
+mod image;
+pub use image::ImageError;
+
+/// The most bytes of client text an error message quotes.
+const MAX_SHOWN: usize = 160;
 
 /// Index of an upstream in the configuration's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
