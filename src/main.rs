@@ -348,14 +348,14 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match signgate::server::bind(config.listen) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("signgate: cannot listen on {}: {e}", config.listen);
                 return ExitCode::FAILURE;
             }
         };
-        let admin = match tokio::net::TcpListener::bind(config.admin).await {
+        let admin = match signgate::server::bind(config.admin) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("signgate: cannot listen on the admin address {}: {e}", config.admin);

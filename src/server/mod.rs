@@ -9,9 +9,10 @@
 #![deny(clippy::indexing_slicing)]
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
@@ -21,6 +22,23 @@ mod accept;
 mod activity;
 pub mod admin;
 pub mod tls;
+
+/// Connections the kernel completes and queues while signgate is at
+/// `limits.max-connections` (capped by `net.core.somaxconn`); beyond it
+/// the kernel drops their SYNs and clients retry. Rust's default is 128.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listening socket on `address` with a backlog of [`LISTEN_BACKLOG`].
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serve `app` on `listener` (over TLS when `tls` is given) within
 /// `limits` until `shutdown` completes, then let in-flight requests finish

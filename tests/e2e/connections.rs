@@ -147,8 +147,10 @@ fn half_sent_requests_are_closed_after_the_header_timeout() {
         open_fds(sg.child.pid) <= fds + 2
     });
     let after = sg.child.rss_kib();
+    // Allocator arenas move by a few MiB either way; a leak of the flood's
+    // connections would not stay under this.
     assert!(
-        after <= rss + 8 * 1024,
+        after <= rss + 16 * 1024,
         "RSS grew from {rss} KiB to {after} KiB across a second flood"
     );
     eprintln!("300 stalled connections closed in {took:?}; fds {fds} → peak {peak}; RSS {rss} → {after} KiB");
@@ -180,6 +182,10 @@ fn connections_over_the_cap_wait_in_the_backlog_and_cost_no_descriptors() {
     });
     let after = sg.child.rss_kib();
     assert!(after <= rss + 16 * 1024, "RSS {rss} → {after} KiB");
+    eprintln!(
+        "cap {CAP}, {} connections: fds {fds} → peak {peak}; RSS {rss} → {after} KiB",
+        CAP + 40
+    );
 }
 
 #[test]
