@@ -409,3 +409,28 @@ fn tls_self_signed_writes_private_keys_for_their_owner_only() {
         "{out}"
     );
 }
+
+#[test]
+fn config_files_that_cannot_be_read_are_named() {
+    let missing = "/nonexistent/signgate.yaml";
+    for args in [
+        vec!["config", "check", missing],
+        vec!["serve", "--config", missing],
+        vec!["verify", "app:1", "--config", missing],
+        vec![
+            "mirror",
+            "--to",
+            "/nonexistent/export",
+            "app:1",
+            "--config",
+            missing,
+        ],
+    ] {
+        let (code, out) = signgate(&args);
+        assert!(code == 64 || code == 2, "{args:?}: exit {code}: {out}");
+        assert!(
+            out.starts_with(&format!("{missing}: 1 problem\n  - cannot read file: ")),
+            "{args:?}: {out}"
+        );
+    }
+}
