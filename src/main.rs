@@ -1,4 +1,5 @@
 //! The `signgate` command: process wiring only.
+#![deny(clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +14,9 @@ use signgate::telemetry::{self, LogFormat};
 
 /// Exit code for a configuration the operator must fix (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
+/// Exit code for an argument that cannot be used (and for `verify`,
+/// `mirror` and `doctor`, any error short of a verdict).
+const EXIT_USAGE: u8 = 2;
 /// How often the policy directory is checked for changes.
 const POLICY_POLL: Duration = Duration::from_secs(2);
 /// How often the store is garbage-collected down to its budget.
@@ -167,7 +171,10 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match Config::load(&file) {
-            Ok(_) => {
+            Ok(config) => {
+                for w in config.warnings() {
+                    eprintln!("{}: warning: {}: {}", file.display(), w.path, w.message);
+                }
                 println!("{}: ok", file.display());
                 ExitCode::SUCCESS
             }
@@ -195,6 +202,10 @@ fn main() -> ExitCode {
             registries,
             root,
         } => {
+            if let Err(e) = check_doctor_args(&signgate, &registries, &root) {
+                eprintln!("signgate doctor: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
             let findings = signgate::doctor::check(&signgate::doctor::Node {
                 root,
                 signgate,
@@ -215,6 +226,12 @@ fn main() -> ExitCode {
         Command::Tls {
             command: TlsCommand::SelfSigned { dir, names },
         } => {
+            if let Some(bad) = names.iter().find(|n| !is_certificate_name(n)) {
+                eprintln!(
+                    "signgate tls self-signed: --name '{bad}': not a DNS name or an IP address"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
             match signgate::server::tls::self_signed(&dir, &names) {
                 Ok(()) => {
                     println!("{}: ca.crt, server.crt, server.key, client/ (ca.crt, client.cert, client.key)", dir.display());
@@ -228,39 +245,36 @@ fn main() -> ExitCode {
         }
         Command::Policy {
             command: PolicyCommand::Check { dir, config },
-        } => match config
-            .map(|c| Config::load(&c))
-            .transpose()
-            .map_err(|e| {
-                PolicyErrors(vec![signgate::policy::PolicyError {
-                    file: PathBuf::new(),
-                    document: 0,
-                    path: String::new(),
-                    message: e.to_string(),
-                }])
-            })
-            .and_then(|c| signgate::policy::check_dir(&dir, c.as_ref()))
-        {
-            Ok(set) => {
-                for w in set.warnings() {
-                    eprintln!("warning: {w}");
+        } => {
+            let config = match config.map(|c| Config::load(&c)).transpose() {
+                Ok(config) => config,
+                Err(errors) => {
+                    eprint!("--config {errors}");
+                    return ExitCode::from(EXIT_CONFIG);
                 }
-                for p in set.policies() {
-                    println!(
-                        "{}: policy '{}': ok ({} authorities)",
-                        p.file.display(),
-                        p.name,
-                        p.authorities.len()
-                    );
+            };
+            match signgate::policy::check_dir(&dir, config.as_ref()) {
+                Ok(set) => {
+                    for w in set.warnings() {
+                        eprintln!("warning: {w}");
+                    }
+                    for p in set.policies() {
+                        println!(
+                            "{}: policy '{}': ok ({} authorities)",
+                            p.file.display(),
+                            p.name,
+                            p.authorities.len()
+                        );
+                    }
+                    println!("{}: {} policies ok", dir.display(), set.policies().len());
+                    ExitCode::SUCCESS
                 }
-                println!("{}: {} policies ok", dir.display(), set.policies().len());
-                ExitCode::SUCCESS
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
             }
-            Err(errors) => {
-                eprintln!("{errors}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
+        }
     }
 }
 
@@ -310,6 +324,9 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    for w in config.warnings() {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -323,14 +340,14 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match signgate::server::bind(config.listen) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("signgate: cannot listen on {}: {e}", config.listen);
                 return ExitCode::FAILURE;
             }
         };
-        let admin = match tokio::net::TcpListener::bind(config.admin).await {
+        let admin = match signgate::server::bind(config.admin) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("signgate: cannot listen on the admin address {}: {e}", config.admin);
@@ -338,7 +355,11 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         };
         let admin_address = admin.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tokio::spawn(signgate::server::admin::serve(admin, app.clone(), std::future::pending::<()>()));
+        let admin_limits = config.limits.clone();
+        let admin_app = app.clone();
+        tokio::spawn(async move {
+            signgate::server::admin::serve(admin, admin_app, &admin_limits, std::future::pending::<()>()).await
+        });
         if let Some(PolicySource::Dir(dir)) = &config.policies {
             tokio::spawn(watch_policies(config.clone(), dir.clone(), app.clone()));
         }
@@ -369,7 +390,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 }
             },
         };
-        signgate::server::serve(listener, app, signgate::server::shutdown_signal(), tls).await;
+        signgate::server::serve(listener, app, &config.limits, signgate::server::shutdown_signal(), tls).await;
         ExitCode::SUCCESS
     })
 }
@@ -433,6 +454,17 @@ fn mirror(
     };
     match command {
         Some(MirrorCommand::Import { dir, .. }) => runtime.block_on(async move {
+            match std::fs::metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    eprintln!("signgate mirror import: '{}' is not a directory: give the export directory", dir.display());
+                    return ExitCode::from(EXIT_USAGE);
+                }
+                Err(e) => {
+                    eprintln!("signgate mirror import: '{}': {e}", dir.display());
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
             match signgate::mirror::import(&config, policies, &dir).await {
                 Ok(report) => mirror_report(
                     &format!(
@@ -451,14 +483,19 @@ fn mirror(
             }
         }),
         None => {
+            // Where each image was typed, for error messages.
+            let mut sources = vec![String::new(); images.len()];
             if let Some(file) = from {
                 match std::fs::read_to_string(&file) {
-                    Ok(text) => images.extend(
-                        text.lines()
-                            .map(str::trim)
-                            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                            .map(str::to_owned),
-                    ),
+                    Ok(text) => {
+                        for (n, line) in text.lines().enumerate() {
+                            let line = line.trim();
+                            if !line.is_empty() && !line.starts_with('#') {
+                                images.push(line.to_owned());
+                                sources.push(format!(" ({} line {})", file.display(), n + 1));
+                            }
+                        }
+                    }
                     Err(e) => {
                         eprintln!("signgate mirror: {}: {e}", file.display());
                         return ExitCode::from(2);
@@ -472,6 +509,21 @@ fn mirror(
             if images.is_empty() {
                 eprintln!("signgate mirror: no images given");
                 return ExitCode::from(2);
+            }
+            let router = signgate::route::Router::new(&config.upstreams);
+            let mut unusable = false;
+            for (image, source) in images.iter().zip(&sources) {
+                if let Err(e) = router.image(image) {
+                    eprintln!("signgate mirror: {e}{source}");
+                    unusable = true;
+                }
+            }
+            for platform in platforms.iter().filter(|p| !is_platform(p)) {
+                eprintln!("signgate mirror: --platform '{platform}': expected os/arch[/variant], such as linux/amd64 or linux/arm64/v8");
+                unusable = true;
+            }
+            if unusable {
+                return ExitCode::from(EXIT_USAGE);
             }
             let options = signgate::mirror::ExportOptions {
                 images,
@@ -563,7 +615,20 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let (name, reference) = split_image(image);
+    let (target, reference) = match signgate::route::Router::new(&config.upstreams).image(image) {
+        Ok(routed) => routed,
+        Err(e) => {
+            if let Output::Json = output {
+                println!(
+                    "{}",
+                    serde_json::json!({"image": image, "verdict": "error", "message": e.to_string()})
+                );
+            }
+            eprintln!("signgate verify: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let name = target.client_name.to_string();
     runtime.block_on(async move {
         let app = match App::new(&config, policies) {
             Ok(app) => app,
@@ -572,10 +637,16 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
                 return ExitCode::from(2);
             }
         };
-        let request = http::Request::get(format!("/v2/{name}/manifests/{reference}"))
+        let request = match http::Request::get(format!("/v2/{name}/manifests/{}", reference.as_str()))
             .header(http::header::ACCEPT, signgate::oci::DEFAULT_MANIFEST_ACCEPT)
             .body(())
-            .unwrap_or_default();
+        {
+            Ok(request) => request,
+            Err(e) => {
+                eprintln!("signgate verify: invalid image reference '{image}': {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
         let response = app.handle(request, None).await;
         let status = response.status();
         let header = |n: &str| {
@@ -595,13 +666,13 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
         let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let (verdict, code) = match status.as_u16() {
             200 => ("allowed", ExitCode::SUCCESS),
-            403 if error["errors"][0]["code"] == "DENIED" => ("denied", ExitCode::from(1)),
+            403 if error.pointer("/errors/0/code").and_then(|c| c.as_str()) == Some("DENIED") => ("denied", ExitCode::from(1)),
             _ => ("error", ExitCode::from(2)),
         };
-        let message = error["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        let message = error.pointer("/errors/0/message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
         let examined = digest
             .clone()
-            .or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned))
+            .or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned))
             .and_then(|d| d.parse::<signgate::oci::Digest>().ok());
         let explanation = match (explain, examined) {
             (true, Some(d)) => match app.explain(&name, &d).await {
@@ -618,9 +689,9 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
                 let report = serde_json::json!({
                     "image": image,
                     "verdict": verdict,
-                    "digest": digest.clone().or_else(|| error["errors"][0]["detail"]["digest"].as_str().map(str::to_owned)),
+                    "digest": digest.clone().or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned)),
                     "message": message,
-                    "reasons": error["errors"][0]["detail"]["reasons"],
+                    "reasons": error.pointer("/errors/0/detail/reasons"),
                     "warnings": warnings,
                     "explain": explanation,
                 });
@@ -643,4 +714,51 @@ fn verify(image: &str, config_path: Option<PathBuf>, output: Output, explain: bo
     })
 }
 
-use signgate::mirror::split_image;
+/// `--platform`: `os/arch[/variant]`, each part as OCI platforms write it.
+fn is_platform(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+}
+
+/// `tls self-signed --name`: an IP address or a DNS name (a leading `*.`
+/// allowed), as a certificate's subject alternative name can hold.
+fn is_certificate_name(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let host = name.strip_prefix("*.").unwrap_or(name);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// `doctor`'s arguments, each refused with what was typed: signgate's
+/// address and the registries as runtimes name them, and an existing root.
+fn check_doctor_args(signgate: &str, registries: &[String], root: &Path) -> Result<(), String> {
+    signgate
+        .parse::<signgate::oci::RegistryName>()
+        .map_err(|e| format!("--signgate '{signgate}': not a host[:port] ({e})"))?;
+    for registry in registries {
+        registry
+            .parse::<signgate::oci::RegistryName>()
+            .map_err(|e| format!("--registry '{registry}': {e}"))?;
+    }
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("--root '{}': not a directory", root.display())),
+        Err(e) => Err(format!("--root '{}': {e}", root.display())),
+    }
+}

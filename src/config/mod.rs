@@ -8,6 +8,7 @@
 //! ever sees the validated, immutable `Config`.
 
 mod docker_config;
+mod limits;
 mod raw;
 mod realms;
 mod validate;
@@ -20,6 +21,8 @@ use std::time::Duration;
 use url::Url;
 
 use crate::oci::RegistryName;
+
+pub use limits::{Http2Limits, Limits};
 
 /// The configuration `signgate serve` uses when given no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.yaml");
@@ -49,6 +52,8 @@ pub struct Config {
     pub store: Option<StoreConfig>,
     /// `offline`: never contact an upstream; serve from the store alone.
     pub mode: Mode,
+    /// Connection limits of the registry and admin listeners.
+    pub limits: Limits,
 }
 
 /// `store:` — a verified, content-addressed OCI layout on disk.
@@ -229,6 +234,22 @@ impl Config {
     /// The upstream that serves requests naming no registry.
     pub fn default_upstream(&self) -> Option<&UpstreamConfig> {
         self.upstreams.iter().find(|u| u.default)
+    }
+
+    /// Settings that load but deserve the operator's attention: `config
+    /// check` prints them, `serve` logs them.
+    pub fn warnings(&self) -> Vec<ConfigError> {
+        let mut warnings = Vec::new();
+        if !self.admin.ip().to_canonical().is_loopback() {
+            warnings.push(ConfigError {
+                path: "admin".to_owned(),
+                message: format!(
+                    "plain HTTP on {}, which is not a loopback address: /metrics, /healthz and /readyz are served without TLS or authentication to anyone who can reach it; bind it to 127.0.0.1 or firewall it",
+                    self.admin
+                ),
+            });
+        }
+        warnings
     }
 }
 

@@ -18,7 +18,8 @@ use super::{
 };
 use crate::oci::RegistryName;
 
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
+    "limits",
     "store",
     "mode",
     "trust",
@@ -218,6 +219,10 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
         Some(v) => deserialize::<BlobMode>(&mut problems, "blobs", v),
     };
     let timeouts = validate_timeouts(&mut problems, map.get("timeouts"));
+    let limits = super::limits::validate(map.get("limits")).unwrap_or_else(|errors| {
+        problems.0.extend(errors);
+        super::Limits::default()
+    });
 
     match (listen, admin, no_match_policy, cache, timeouts, blobs) {
         (
@@ -241,6 +246,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             trust,
             store,
             mode,
+            limits,
         }),
         _ => Err(problems.0),
     }

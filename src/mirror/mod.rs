@@ -37,10 +37,14 @@ pub fn split_image(image: &str) -> (String, String) {
         return (name.to_owned(), digest.to_owned());
     }
     let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].rfind(':') {
-        Some(colon) => {
-            let at = last_slash + colon;
-            (image[..at].to_owned(), image[at + 1..].to_owned())
+    let last = image.get(last_slash..).unwrap_or_default();
+    match last.rsplit_once(':') {
+        Some((name, tag)) => {
+            let at = last_slash + name.len();
+            (
+                image.get(..at).unwrap_or_default().to_owned(),
+                tag.to_owned(),
+            )
         }
         None => (image.to_owned(), "latest".to_owned()),
     }

@@ -128,7 +128,7 @@ pub(crate) fn truncate(s: &str) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    format!("{}…", s.get(..end).unwrap_or_default())
 }
 
 // === impl DigestHasher ===

@@ -107,7 +107,7 @@ impl FromStr for RegistryName {
 fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     if s.starts_with('[') {
         let end = s.find(']')?;
-        let (host, rest) = s.split_at(end + 1);
+        let (host, rest) = s.split_at_checked(end + 1)?;
         return match rest.strip_prefix(':') {
             Some(port) => Some((host, Some(port))),
             None if rest.is_empty() => Some((host, None)),
@@ -193,7 +193,9 @@ fn valid_path_component(component: &str) -> bool {
         while bytes.get(i).is_some_and(|b| !is_alnum(*b)) {
             i += 1;
         }
-        let separator = &component[start..i];
+        let Some(separator) = component.get(start..i) else {
+            return false;
+        };
         let separator_ok =
             matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
         if !separator_ok {

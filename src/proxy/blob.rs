@@ -180,9 +180,7 @@ fn artifact_blob(
 fn is_byte_range(v: &HeaderValue) -> bool {
     v.len() <= 128
         && v.to_str().is_ok_and(|s| {
-            s.starts_with("bytes=")
-                && s[6..]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b"-, ".contains(&b))
+            s.strip_prefix("bytes=")
+                .is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit() || b"-, ".contains(&b)))
         })
 }

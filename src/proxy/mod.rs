@@ -4,6 +4,8 @@
 //! (upstream → decide → respond for manifests; upstream → respond for
 //! blobs, tag lists and referrers). It implements no parsing, crypto or
 //! HTTP framing itself.
+// No request may panic: index with `get`, never `[]`.
+#![deny(clippy::indexing_slicing)]
 
 mod blob;
 mod error;

@@ -9,6 +9,8 @@
 //!
 //! Architecture invariant: no I/O, no policy; everything downstream receives
 //! only validated types.
+// No request may panic: index with `get`, never `[]`.
+#![deny(clippy::indexing_slicing)]
 
 use std::fmt;
 
@@ -18,6 +20,12 @@ use crate::config::UpstreamConfig;
 use crate::oci::{
     Digest, DigestError, NameError, Reference, ReferenceError, RegistryName, Repository, Tag,
 };
+
+mod image;
+pub use image::ImageError;
+
+/// The most bytes of client text an error message quotes.
+const MAX_SHOWN: usize = 160;
 
 /// Index of an upstream in the configuration's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,7 +128,7 @@ impl Router {
         let read_method = match *method {
             Method::GET => ReadMethod::Get,
             Method::HEAD => ReadMethod::Head,
-            ref other => return Err(RouteError::MethodNotAllowed(other.to_string())),
+            ref other => return Err(RouteError::MethodNotAllowed(shown(other.as_str()))),
         };
         let rest = if path == "/v2" || path == "/v2/" {
             return Ok((read_method, Route::ApiBase));
@@ -203,9 +211,22 @@ impl Router {
 }
 
 fn not_found(path: &str) -> RouteError {
-    let mut shown = path.to_owned();
-    shown.truncate(160);
-    RouteError::NotFound(shown)
+    RouteError::NotFound(shown(path))
+}
+
+/// Client text quoted in an error, cut to at most [`MAX_SHOWN`] bytes at a
+/// char boundary: a byte-index cut inside a multi-byte character panics.
+fn shown(text: &str) -> String {
+    if text.len() <= MAX_SHOWN {
+        return text.to_owned();
+    }
+    let end = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|&i| i <= MAX_SHOWN)
+        .last()
+        .unwrap_or(0);
+    format!("{}…", text.get(..end).unwrap_or_default())
 }
 
 /// The query parameters the pull side understands; others are ignored, as
@@ -228,9 +249,9 @@ impl Query {
             match &*key {
                 "ns" => q.ns = Some(value.parse()?),
                 "n" => {
-                    let n = value
-                        .parse::<u32>()
-                        .map_err(|_| RouteError::Query("n", format!("'{value}' is not a count")))?;
+                    let n = value.parse::<u32>().map_err(|_| {
+                        RouteError::Query("n", format!("'{}' is not a count", shown(&value)))
+                    })?;
                     q.n = Some(n);
                 }
                 "last" => {

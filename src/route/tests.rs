@@ -171,3 +171,78 @@ fn write_methods_are_refused() {
         .unwrap();
     assert_eq!(m, ReadMethod::Head);
 }
+
+/// Texts with a multi-byte character (2, 3 and 4 bytes) at every byte
+/// offset up to past the quoting limit, so that every cut lands inside one.
+fn multibyte_texts() -> Vec<String> {
+    let mut texts = Vec::new();
+    for wide in ["é", "€", "😀"] {
+        for prefix in 0..=MAX_SHOWN + 8 {
+            texts.push(format!("{}{}", "a".repeat(prefix), wide.repeat(8)));
+            texts.push(wide.repeat(prefix / wide.len() + 2));
+        }
+    }
+    texts
+}
+
+#[test]
+fn multibyte_text_at_every_cut_gets_a_typed_error_never_a_panic() {
+    let r = router(true);
+    for text in multibyte_texts() {
+        let paths = [
+            format!("/{text}"),
+            format!("/v1/{text}"),
+            format!("/v2/{text}"),
+            format!("/v2/{text}/x"),
+            format!("/v2/a/{text}/x"),
+            format!("/v2/{text}/manifests/latest"),
+            format!("/v2/a/manifests/{text}"),
+            format!("/v2/a/blobs/{text}"),
+            format!("/v2/a/referrers/{text}"),
+            format!("/v2/{text}/tags/list"),
+            format!("/v2/ghcr.io/{text}/manifests/latest"),
+            format!("/v2/{text}.io/a/manifests/latest"),
+        ];
+        for path in &paths {
+            let err = r.route(&Method::GET, path, None).unwrap_err();
+            let message = err.to_string();
+            // Quoted client text is bounded (and cut at a char boundary).
+            assert!(message.len() < 600, "{path}: {} bytes", message.len());
+            let response = crate::respond::error(&crate::proxy::ProxyError::Route(err), false);
+            assert!(response.status().is_client_error(), "{path}");
+        }
+        for query in [
+            format!("n={text}"),
+            format!("last={text}"),
+            format!("ns={text}"),
+            format!("artifactType={text}"),
+        ] {
+            let err = r
+                .route(&Method::GET, "/v2/a/tags/list", Some(&query))
+                .unwrap_err();
+            assert!(err.to_string().len() < 600, "{query}");
+        }
+    }
+}
+
+#[test]
+fn quoted_text_is_cut_at_a_char_boundary_within_the_limit() {
+    for text in multibyte_texts() {
+        let cut = shown(&text);
+        let kept = cut.strip_suffix('…').unwrap_or(&cut);
+        assert!(kept.len() <= MAX_SHOWN, "{} bytes kept", kept.len());
+        assert!(text.starts_with(kept));
+        if text.len() <= MAX_SHOWN {
+            assert_eq!(cut, text);
+        } else {
+            assert!(cut.ends_with('…'));
+            // As much as fits: the next character would cross the limit.
+            let next = text.get(kept.len()..).unwrap().chars().next().unwrap();
+            assert!(kept.len() + next.len_utf8() > MAX_SHOWN);
+        }
+    }
+    match router(true).route(&Method::GET, &format!("/v1/x{}", "é".repeat(100)), None) {
+        Err(RouteError::NotFound(shown)) => assert!(shown.ends_with('…'), "{shown}"),
+        other => panic!("{other:?}"),
+    }
+}

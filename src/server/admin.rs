@@ -2,43 +2,30 @@
 //! `/readyz` (policies loaded, upstreams configured). Separate from the
 //! registry API so it can stay on loopback while the API faces nodes.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use crate::config::Limits;
 use crate::proxy::App;
 
-/// Serve the admin endpoints until `shutdown` completes.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => return,
-        };
-        let Ok((stream, _)) = accepted else {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-        };
+/// Serve the admin endpoints within `limits` (its own connection cap)
+/// until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    super::accept::serve(listener, limits, None, shutdown, move |request, _peer| {
         let app = app.clone();
-        let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(answer(&app, request.uri().path())) }
-        });
-        tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { answer(&app, request.uri().path()) }
+    })
+    .await;
 }
 
 fn answer(app: &App, path: &str) -> Response<Full<Bytes>> {

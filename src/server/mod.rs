@@ -1,103 +1,60 @@
-//! Sockets and HTTP: accept connections, serve HTTP/1.1 and HTTP/2 (hyper-util
-//! auto), hand every request to [`App::handle`], and shut down gracefully.
+//! Sockets and HTTP: accept connections within `limits:`, serve HTTP/1.1
+//! and HTTP/2 (hyper-util auto), hand every request to [`App::handle`], and
+//! shut down gracefully.
 //!
 //! Architecture invariant: nothing here parses OCI paths or knows about
-//! signatures; an `accept` error is logged and survived, never unwrapped.
+//! signatures; an `accept` error is logged and survived, never unwrapped;
+//! every connection is bounded in number, in time and in buffered bytes.
+// No request may panic: index with `get`, never `[]`.
+#![deny(clippy::indexing_slicing)]
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::Limits;
 use crate::proxy::App;
 
+mod accept;
+mod activity;
 pub mod admin;
 pub mod tls;
 
-/// A TLS handshake longer than this is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests may take to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the kernel completes and queues while signgate is at
+/// `limits.max-connections` (capped by `net.core.somaxconn`); beyond it
+/// the kernel drops their SYNs and clients retry. Rust's default is 128.
+const LISTEN_BACKLOG: u32 = 1024;
 
-/// Serve `app` on `listener` (over TLS when `tls` is given) until
-/// `shutdown` completes, then let in-flight requests finish (up to 30 s).
+/// A listening socket on `address` with a backlog of [`LISTEN_BACKLOG`].
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serve `app` on `listener` (over TLS when `tls` is given) within
+/// `limits` until `shutdown` completes, then let in-flight requests finish
+/// (up to 30 s).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    limits: &Limits,
     shutdown: impl Future<Output = ()>,
     tls: Option<TlsAcceptor>,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    accept::serve(listener, limits, tls, shutdown, move |request, peer| {
         let app = app.clone();
-        let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(request, Some(peer)).await) }
-        });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let result = match tls {
-                None => {
-                    let connection = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    watcher.watch(connection).await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let connection = builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .into_owned();
-                            watcher.watch(connection).await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(client = %peer, error = %e, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(client = %peer, "tls handshake timed out");
-                            return;
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(client = %peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; exiting"),
-    }
+        async move { app.handle(request, Some(peer)).await }
+    })
+    .await;
 }
 
 /// Completes on SIGTERM or SIGINT.

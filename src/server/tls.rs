@@ -166,15 +166,73 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<(), String> {
     // containerd's certs.d and skopeo's --cert-dir).
     let client_dir = dir.join("client");
     std::fs::create_dir_all(&client_dir).map_err(|e| format!("{}: {e}", client_dir.display()))?;
-    for (path, text) in [
-        (dir.join("ca.crt"), ca.pem()),
-        (dir.join("server.crt"), server.pem()),
-        (dir.join("server.key"), server_key.serialize_pem()),
-        (client_dir.join("ca.crt"), ca.pem()),
-        (client_dir.join("client.cert"), client.pem()),
-        (client_dir.join("client.key"), client_key.serialize_pem()),
+    for (path, text, mode) in [
+        (dir.join("ca.crt"), ca.pem(), PUBLIC),
+        (dir.join("server.crt"), server.pem(), PUBLIC),
+        (dir.join("server.key"), server_key.serialize_pem(), PRIVATE),
+        (client_dir.join("ca.crt"), ca.pem(), PUBLIC),
+        (client_dir.join("client.cert"), client.pem(), PUBLIC),
+        (
+            client_dir.join("client.key"),
+            client_key.serialize_pem(),
+            PRIVATE,
+        ),
     ] {
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_with_mode(&path, &text, mode).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Certificates are for everyone to read.
+const PUBLIC: u32 = 0o644;
+/// Private keys are for their owner only.
+const PRIVATE: u32 = 0o600;
+
+/// Write `text` to `path` with exactly `mode`: created with it, and set
+/// before any byte is written when the file already existed (a re-run must
+/// not leave a new key in an old world-readable file).
+fn write_with_mode(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn self_signed_keys_are_owner_only_and_certificates_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pre-existing world-readable key is tightened, not reused as is.
+        std::fs::write(dir.path().join("server.key"), "old").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("server.key"),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        super::self_signed(dir.path(), &["localhost".to_owned()]).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("server.key"), 0o600);
+        assert_eq!(mode("client/client.key"), 0o600);
+        assert_eq!(mode("server.crt"), 0o644);
+        assert_eq!(mode("ca.crt"), 0o644);
+        assert_eq!(mode("client/client.cert"), 0o644);
+        let key = std::fs::read_to_string(dir.path().join("server.key")).unwrap();
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    }
 }

@@ -223,7 +223,10 @@ fn next_link(link: &str, endpoint: &str) -> Option<String> {
     let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
     // Absolute links are reduced to their path: the origin is ours.
     let path = match target.find("://") {
-        Some(i) => &target[i + 3..][target[i + 3..].find('/')?..],
+        Some(i) => {
+            let rest = target.get(i + 3..)?;
+            rest.get(rest.find('/')?..)?
+        }
         None => target,
     };
     (path.split('?').next() == Some(endpoint)).then(|| path.to_owned())

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support may fail loudly
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::string_slice
+)] // test support may fail loudly
 
 //! End-to-end tests: a real registry (Debian's docker-registry), real
 //! clients (skopeo), the real signgate binary; in-process fakes only for
@@ -12,6 +17,7 @@ mod support;
 mod api;
 mod blobs;
 mod cli;
+mod connections;
 mod containerd;
 mod deploy;
 mod disguise;
