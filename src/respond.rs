@@ -15,7 +15,7 @@ use http_body_util::{Either, Full};
 use crate::oci::{ErrorCode, ErrorEnvelope};
 use crate::proxy::{Placeholder, ProxyError, PLACEHOLDER_MEDIA_TYPE};
 use crate::route::RouteError;
-use crate::upstream::{BlobBody, Manifest, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
+use crate::upstream::{BlobBody, Manifest, Resource, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
 use crate::verify::Admission;
 
 /// Set on a manifest admitted as a proven signature artifact (material, not
@@ -177,11 +177,14 @@ fn status_and_code(err: &ProxyError) -> (StatusCode, ErrorCode) {
             RouteError::Query(..) => (StatusCode::BAD_REQUEST, ErrorCode::Unsupported),
         },
         ProxyError::Upstream(e) => match &e.kind {
-            UpstreamErrorKind::NotFound("manifest") => {
-                (StatusCode::NOT_FOUND, ErrorCode::ManifestUnknown)
-            }
-            UpstreamErrorKind::NotFound("blob") => (StatusCode::NOT_FOUND, ErrorCode::BlobUnknown),
-            UpstreamErrorKind::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NameUnknown),
+            UpstreamErrorKind::NotFound { resource, .. } => (
+                StatusCode::NOT_FOUND,
+                match resource {
+                    Resource::Manifest | Resource::Tag => ErrorCode::ManifestUnknown,
+                    Resource::Blob => ErrorCode::BlobUnknown,
+                    Resource::Repository | Resource::Referrers => ErrorCode::NameUnknown,
+                },
+            ),
             UpstreamErrorKind::Unauthorized(_) | UpstreamErrorKind::Token(_) => {
                 (StatusCode::BAD_GATEWAY, ErrorCode::Unauthorized)
             }

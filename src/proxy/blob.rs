@@ -129,7 +129,10 @@ impl App {
         let Some((file, size)) = upstream.stored_blob(digest).await else {
             return Err(crate::upstream::UpstreamError::new(
                 upstream.name(),
-                crate::upstream::UpstreamErrorKind::NotFound("blob in the local store"),
+                crate::upstream::UpstreamErrorKind::NotFound {
+                    resource: crate::upstream::Resource::Blob,
+                    in_store: true,
+                },
             )
             .into());
         };

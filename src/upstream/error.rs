@@ -14,10 +14,40 @@ pub struct UpstreamError {
     pub kind: UpstreamErrorKind,
 }
 
+/// What was looked for and not found: typed, so the OCI error code is
+/// chosen by kind, never by matching text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Manifest,
+    /// A tag (its manifest): `MANIFEST_UNKNOWN`, as the distribution spec says.
+    Tag,
+    Blob,
+    Repository,
+    Referrers,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Manifest => "manifest",
+            Resource::Tag => "tag",
+            Resource::Blob => "blob",
+            Resource::Repository => "repository",
+            Resource::Referrers => "referrers",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamErrorKind {
-    #[error("{0} not found")]
-    NotFound(&'static str),
+    #[error("{resource} not found{}", if *.in_store { " in the local store" } else { "" })]
+    NotFound { resource: Resource, in_store: bool },
     #[error("refused signgate's credentials (HTTP {0})")]
     Unauthorized(u16),
     #[error("is rate limiting signgate")]

@@ -26,7 +26,7 @@ use http_body::{Body, Frame};
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
-use super::{Manifest, Resolved, Upstream, UpstreamError, UpstreamErrorKind, Upstreams};
+use super::{Manifest, Resolved, Resource, Upstream, UpstreamError, UpstreamErrorKind, Upstreams};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oci::{Digest, Repository, Tag, MAX_MANIFEST_BYTES};
@@ -173,7 +173,7 @@ impl Upstream {
     /// store's answer if it has one, else the original error.
     async fn remote_or_local<T>(
         &self,
-        what: &'static str,
+        what: Resource,
         remote: impl std::future::Future<Output = Result<T, UpstreamError>>,
         local: impl std::future::Future<Output = Option<T>>,
     ) -> Result<T, UpstreamError> {
@@ -181,14 +181,17 @@ impl Upstream {
             return remote.await;
         };
         if l.offline {
-            return local
-                .await
-                .ok_or_else(|| self.error(UpstreamErrorKind::NotFound(what)));
+            return local.await.ok_or_else(|| {
+                self.error(UpstreamErrorKind::NotFound {
+                    resource: what,
+                    in_store: true,
+                })
+            });
         }
         match remote.await {
             Err(e) if e.is_unreachable() => match local.await {
                 Some(found) => {
-                    tracing::warn!(upstream = %self.name, error = %e, what, "upstream unreachable: answered from the local store");
+                    tracing::warn!(upstream = %self.name, error = %e, what = what.as_str(), "upstream unreachable: answered from the local store");
                     Ok(found)
                 }
                 None => Err(e),
@@ -205,7 +208,7 @@ impl Upstream {
         accept: &HeaderValue,
     ) -> Result<Resolved, UpstreamError> {
         self.remote_or_local(
-            "tag in the local store",
+            Resource::Tag,
             self.resolve_tag_remote(repository, tag, accept),
             async {
                 let d = self.source()?.resolve_tag(self, repository, tag)?;
@@ -224,7 +227,7 @@ impl Upstream {
     ) -> Result<Manifest, UpstreamError> {
         let found = self
             .remote_or_local(
-                "manifest in the local store",
+                Resource::Manifest,
                 async {
                     let m = self
                         .fetch_manifest_remote(repository, digest, accept)
@@ -249,7 +252,7 @@ impl Upstream {
         accept: &HeaderValue,
     ) -> Result<Option<Manifest>, UpstreamError> {
         self.remote_or_local(
-            "tag in the local store",
+            Resource::Tag,
             async {
                 let m = self
                     .fetch_tagged_manifest_remote(repository, tag, accept)
@@ -280,7 +283,7 @@ impl Upstream {
         limit: usize,
     ) -> Result<Bytes, UpstreamError> {
         self.remote_or_local(
-            "blob in the local store",
+            Resource::Blob,
             async {
                 let b = self.fetch_blob_remote(repository, digest, limit).await?;
                 self.hold_blob(digest, &b);
@@ -301,7 +304,7 @@ impl Upstream {
     ) -> Result<Vec<Value>, UpstreamError> {
         let tag: Option<Tag> = digest.to_tag_form().parse().ok();
         self.remote_or_local(
-            "referrers in the local store",
+            Resource::Referrers,
             async {
                 let found = self.referrer_descriptors_remote(repository, digest).await?;
                 if let (Some(tag), false) = (&tag, found.is_empty()) {

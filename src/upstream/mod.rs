@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use body::{BlobBody, StreamError};
-pub use error::{UpstreamError, UpstreamErrorKind};
+pub use error::{Resource, UpstreamError, UpstreamErrorKind};
 pub use local::{FileBody, Local};
 pub use manifest::{Manifest, References};
 pub use referrers::Referrers;
@@ -195,7 +195,7 @@ impl Upstream {
             )
             .await?;
         if response.status() != StatusCode::OK {
-            return Err(self.status_error(&response, "manifest"));
+            return Err(self.status_error(&response, Resource::Manifest));
         }
         let digest = response
             .headers()
@@ -235,7 +235,7 @@ impl Upstream {
         match self.get_manifest(url, None, accept, &scope).await {
             Ok(m) => Ok(Some(m)),
             Err(UpstreamError {
-                kind: UpstreamErrorKind::NotFound(_),
+                kind: UpstreamErrorKind::NotFound { .. },
                 ..
             }) => Ok(None),
             Err(e) => Err(e),
@@ -282,7 +282,7 @@ impl Upstream {
             )
             .await?;
         if response.status() != StatusCode::OK {
-            return Err(self.status_error(&response, "manifest"));
+            return Err(self.status_error(&response, Resource::Manifest));
         }
         let declared = response
             .headers()
@@ -329,7 +329,7 @@ impl Upstream {
                 return Ok(response);
             }
             if !status.is_redirection() {
-                return Err(self.status_error(&response, "blob"));
+                return Err(self.status_error(&response, Resource::Blob));
             }
             let location = response
                 .headers()
@@ -389,7 +389,7 @@ impl Upstream {
             )
             .await?;
         if response.status() != StatusCode::OK {
-            return Err(self.status_error(&response, "repository"));
+            return Err(self.status_error(&response, Resource::Repository));
         }
         let next = response
             .headers()
@@ -494,10 +494,14 @@ impl Upstream {
         }
     }
 
-    fn status_error(&self, response: &Response<Incoming>, what: &'static str) -> UpstreamError {
+    fn status_error(&self, response: &Response<Incoming>, resource: Resource) -> UpstreamError {
         let status = response.status();
+        let what = resource.as_str();
         let kind = match status {
-            StatusCode::NOT_FOUND => UpstreamErrorKind::NotFound(what),
+            StatusCode::NOT_FOUND => UpstreamErrorKind::NotFound {
+                resource,
+                in_store: false,
+            },
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 UpstreamErrorKind::Unauthorized(status.as_u16())
             }

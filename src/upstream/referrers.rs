@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::body::read_bounded;
 use super::error::UpstreamErrorKind;
-use super::{pull_scope, Credentials, Upstream, UpstreamError};
+use super::{pull_scope, Credentials, Resource, Upstream, UpstreamError};
 use crate::oci::json::{self, Document, StrictJsonError};
 use crate::oci::{Descriptor, Digest, Repository, MAX_MANIFEST_BYTES};
 
@@ -67,7 +67,7 @@ impl Upstream {
                     .await?,
                 false,
             ),
-            _ => return Err(self.status_error(&response, "referrers")),
+            _ => return Err(self.status_error(&response, Resource::Referrers)),
         };
         let mut manifests = index;
         let mut filtered = upstream_filtered;
@@ -120,7 +120,7 @@ impl Upstream {
                 self.parse_index(&body)
             }
             StatusCode::NOT_FOUND => Ok(Vec::new()),
-            _ => Err(self.status_error(&response, "referrers tag")),
+            _ => Err(self.status_error(&response, Resource::Referrers)),
         }
     }
 
@@ -202,7 +202,7 @@ impl Upstream {
                     self.referrers_tag(repository, digest, &scope, deadline)
                         .await?
                 }
-                _ => return Err(self.status_error(&response, "referrers")),
+                _ => return Err(self.status_error(&response, Resource::Referrers)),
             };
             descriptors.extend(index);
             return Ok(descriptors);

@@ -440,3 +440,34 @@ async fn a_denied_manifest_cannot_be_fetched_through_the_blob_endpoint_even_unde
         assert!(!r.body.windows(13).any(|w| w == b"schemaVersion"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_missing_from_the_store_is_manifest_unknown() {
+    let store = tempfile::tempdir().unwrap();
+    let sg = Signgate::start(
+        &[Up::new("registry.test", "http://127.0.0.1:9").default()],
+        &format!(
+            "mode: offline\nstore:\n  path: {}\nno-match-policy: deny\n",
+            store.path().display()
+        ),
+    );
+    let missing = sha256(b"never stored");
+    for reference in [missing.as_str(), "v1"] {
+        let r = send(
+            Method::GET,
+            &sg.url(&format!("/v2/enf/app/manifests/{reference}")),
+            &[("accept", OCI_MANIFEST)],
+        )
+        .await;
+        let (code, message) = r.oci_error();
+        assert_eq!(
+            (r.status.as_u16(), code.as_str()),
+            (404, "MANIFEST_UNKNOWN"),
+            "{reference}: {message}"
+        );
+        assert!(
+            message.contains("not found in the local store"),
+            "{message}"
+        );
+    }
+}
