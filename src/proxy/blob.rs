@@ -87,13 +87,7 @@ impl App {
                 digest: digest.clone(),
             });
         }
-        out.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
-            out.insert(DOCKER_CONTENT_DIGEST, v);
-        }
+        octet_stream(&mut out, digest);
         let body = match method {
             ReadMethod::Head => Either::Left(Full::default()),
             ReadMethod::Get => {
@@ -139,21 +133,26 @@ impl App {
         let mut out = HeaderMap::new();
         out.insert(CONTENT_LENGTH, HeaderValue::from(size));
         out.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        out.insert(
             "signgate-served-from",
             HeaderValue::from_static("local-store"),
         );
-        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
-            out.insert(DOCKER_CONTENT_DIGEST, v);
-        }
+        octet_stream(&mut out, digest);
         let body = match method {
             ReadMethod::Head => Either::Left(Full::default()),
             ReadMethod::Get => Either::Right(Either::Right(FileBody::new(file, size))),
         };
         Ok(respond::blob(StatusCode::OK, out, body))
+    }
+}
+
+/// Every blob answer is an octet stream named by its digest.
+fn octet_stream(out: &mut HeaderMap, digest: &Digest) {
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+        out.insert(DOCKER_CONTENT_DIGEST, v);
     }
 }
 
@@ -165,13 +164,7 @@ fn artifact_blob(
 ) -> Response<ResponseBody> {
     let mut out = HeaderMap::new();
     out.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    out.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
-        out.insert(DOCKER_CONTENT_DIGEST, v);
-    }
+    octet_stream(&mut out, digest);
     let body = match method {
         ReadMethod::Head => Full::default(),
         ReadMethod::Get => Full::new(bytes),
