@@ -20,7 +20,7 @@ use crate::config::NoMatchPolicy;
 use crate::metrics::Metrics;
 use crate::oci::{Digest, RegistryName, Repository};
 use crate::policy::{
-    image_name, Applicable, AuthorityKind, Mode, PlatformManifests, Policy, PolicySet,
+    image_name, Applicable, AuthorityKind, DenialCode, Mode, PlatformManifests, Policy, PolicySet,
 };
 use crate::route::UpstreamId;
 use crate::signature::inert::{self, BlobKind, Claim};
@@ -60,13 +60,14 @@ pub struct Denial {
     pub reasons: Vec<String>,
     /// An upstream failure on the way to a verdict: not cached.
     pub transient: bool,
-    /// A stable kebab-case code for metrics and alerts: `no-match`,
+    /// A stable code for metrics and alerts (the README lists them all):
+    /// `no-match`,
     /// `no-signatures`, `untrusted-signature`, `other-image`,
     /// `unsupported-signature`, `bad-payload`, `static-fail`,
     /// `source-unconfigured`, `upstream-error`, `wrong-identity`,
     /// `keyless-rejected`, `no-attestation`, `attestation-policy`,
     /// `material-refused`, `disguised-artifact`, `internal`.
-    pub code: &'static str,
+    pub code: DenialCode,
 }
 
 /// How long decisions are reused.
@@ -135,7 +136,7 @@ enum PolicyVerdict {
     Signed(Verified),
     Static,
     ListedBy(Admission),
-    Failed(Vec<String>, &'static str),
+    Failed(Vec<String>, DenialCode),
 }
 
 // === impl Gate ===
@@ -320,7 +321,7 @@ impl Gate {
             Decision::Admit { .. } => self.metrics.decision("warn", "", "warn-mode"),
             Decision::Deny(d) => {
                 self.metrics
-                    .decision("deny", d.policy.as_deref().unwrap_or(""), d.code)
+                    .decision("deny", d.policy.as_deref().unwrap_or(""), d.code.as_str())
             }
         }
         audit(&subject, &image, &decision, cache_hit, started.elapsed());
@@ -361,7 +362,7 @@ impl Gate {
         let denial = |policy: Option<&str>,
                       reasons: Vec<String>,
                       transient: bool,
-                      code: &'static str| Denial {
+                      code: DenialCode| Denial {
             image: image.to_owned(),
             digest: digest.clone(),
             policy: policy.map(str::to_owned),
@@ -389,7 +390,7 @@ impl Gate {
                     None,
                     vec!["no policy matches this image and no-match-policy is deny".into()],
                     false,
-                    "no-match",
+                    DenialCode::NoMatch,
                 )))
             }
             Applicable::Policies(list) => list,
@@ -409,7 +410,7 @@ impl Gate {
                         "upstream error while checking a signature artifact: {e}"
                     )],
                     true,
-                    "upstream-error",
+                    DenialCode::UpstreamError,
                 )),
                 Err(DiscoveryError::Refused(why)) => Ok(Decision::Deny(denial(
                     None,
@@ -417,7 +418,7 @@ impl Gate {
                         "labelled as a signature artifact, but it is not one: {why}"
                     )],
                     false,
-                    "disguised-artifact",
+                    DenialCode::DisguisedArtifact,
                 ))),
             };
         }
@@ -434,7 +435,7 @@ impl Gate {
                         Some(&policy.name),
                         vec![reason],
                         true,
-                        "upstream-error",
+                        DenialCode::UpstreamError,
                     ))
                 }
                 Ok(PolicyVerdict::Signed(v)) => verified.push(v),
@@ -483,7 +484,7 @@ impl Gate {
                     None,
                     vec!["internal: no admission basis".into()],
                     true,
-                    "internal",
+                    DenialCode::Internal,
                 )
             })?,
         };
@@ -690,21 +691,24 @@ impl Gate {
         }
         let mut reasons = Vec::new();
         // The code of the first failure names the denial in metrics.
-        let mut code: Option<&'static str> = None;
+        let mut code: Option<DenialCode> = None;
         for authority in &policy.authorities {
             match &authority.kind {
                 AuthorityKind::Static { pass: true, .. } => return Ok(PolicyVerdict::Static),
                 AuthorityKind::Static {
                     pass: false,
                     message,
-                } => reasons.push(format!(
-                    "authority '{}' fails statically{}",
-                    authority.name,
-                    message
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                )),
+                } => {
+                    code.get_or_insert(DenialCode::StaticFail);
+                    reasons.push(format!(
+                        "authority '{}' fails statically{}",
+                        authority.name,
+                        message
+                            .as_deref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    ))
+                }
                 AuthorityKind::Verify(requirement) => {
                     let mut sources = Vec::new();
                     if authority.sources.is_empty() {
@@ -714,7 +718,7 @@ impl Gate {
                         match self.upstreams.find(&source.registry) {
                             Some(id) => sources.push((id, source.repository.clone())),
                             None => {
-                                code.get_or_insert("source-unconfigured");
+                                code.get_or_insert(DenialCode::SourceUnconfigured);
                                 reasons.push(format!(
                                     "authority '{}': signature source registry '{}' is not a configured upstream",
                                     authority.name, source.registry
@@ -736,7 +740,7 @@ impl Gate {
                                 ))
                             }
                             Err(DiscoveryError::Refused(why)) => {
-                                code.get_or_insert("material-refused");
+                                code.get_or_insert(DenialCode::MaterialRefused);
                                 reasons.push(format!(
                                     "authority '{}': signature material refused: {why}",
                                     authority.name
@@ -747,7 +751,7 @@ impl Gate {
                         let started = Instant::now();
                         if discovered.layers.is_empty() {
                             self.metrics.verification(started.elapsed().as_secs_f64());
-                            code.get_or_insert("no-signatures");
+                            code.get_or_insert(DenialCode::NoSignatures);
                             reasons.push(format!(
                                 "authority '{}': no signatures found (looked at {})",
                                 authority.name,
@@ -782,17 +786,20 @@ impl Gate {
                 }
             }
         }
-        Ok(PolicyVerdict::Failed(reasons, code.unwrap_or("internal")))
+        Ok(PolicyVerdict::Failed(
+            reasons,
+            code.unwrap_or(DenialCode::Internal),
+        ))
     }
 }
 
 /// The reasons of the layers that did not verify, deduplicated, and the
 /// metrics code of the first.
-fn rejected(rejects: &[verify::RejectReason], what: &str) -> (String, &'static str) {
+fn rejected(rejects: &[verify::RejectReason], what: &str) -> (String, DenialCode) {
     let code = rejects
         .iter()
         .find(|r| !matches!(r, verify::RejectReason::NotApplicable(_)))
-        .map_or("no-signatures", verify::RejectReason::code);
+        .map_or(DenialCode::NoSignatures, verify::RejectReason::code);
     let mut why: Vec<String> = rejects
         .iter()
         .filter(|r| !matches!(r, verify::RejectReason::NotApplicable(_)))
@@ -823,7 +830,7 @@ fn attestations(
     layers: &[signature::SignatureLayer],
     authority: &crate::policy::Authority,
     requirement: &Requirement,
-) -> Result<Verified, (String, &'static str)> {
+) -> Result<Verified, (String, DenialCode)> {
     let (verified, rejects) =
         verify::verify_attestations(digest, layers, &authority.name, requirement);
     let mut first = None;
@@ -844,7 +851,7 @@ fn attestations(
                     rule.predicate_type,
                     verified.len()
                 ),
-                if verified.is_empty() { code } else { "no-attestation" },
+                if verified.is_empty() { code } else { DenialCode::NoAttestation },
             ));
         }
         if let Some(condition) = &rule.condition {
@@ -868,13 +875,13 @@ fn attestations(
                                     format!(": {}", verdict.messages.join("; "))
                                 }
                             ),
-                            "attestation-policy",
+                            DenialCode::AttestationPolicy,
                         ))
                     }
                     Err(e) => {
                         return Err((
                             format!("attestation '{}': policy evaluation failed: {e}", rule.name),
-                            "attestation-policy",
+                            DenialCode::AttestationPolicy,
                         ))
                     }
                 }
@@ -884,7 +891,7 @@ fn attestations(
             first = matching.first().map(|v| (*v).clone());
         }
     }
-    first.ok_or_else(|| ("no attestation rules".into(), "internal"))
+    first.ok_or_else(|| ("no attestation rules".into(), DenialCode::Internal))
 }
 
 /// The authority's requirement, for messages.

@@ -9,6 +9,8 @@
 //! key files); matching is pure. A `PolicySet` is immutable; a reload builds
 //! a new one with a new revision, which is part of every decision-cache key.
 
+mod decision;
+pub use decision::DenialCode;
 mod file;
 pub mod glob;
 mod load;

@@ -194,7 +194,7 @@ mod tests {
             policy: Some("strict".into()),
             reasons: vec!["authority 'release': no signatures found".into()],
             transient: false,
-            code: "no-signatures",
+            code: crate::policy::DenialCode::NoSignatures,
         }
     }
 

@@ -551,17 +551,20 @@ fn check_payload(layer: &SignatureLayer, digest: &Digest) -> Result<Option<Strin
 
 impl RejectReason {
     /// A stable kebab-case code, for metrics.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::policy::DenialCode {
+        use crate::policy::DenialCode;
         match self {
-            RejectReason::NotASignature { .. } => "unsupported-signature",
+            RejectReason::NotASignature { .. } => DenialCode::UnsupportedSignature,
             RejectReason::MissingSignature
             | RejectReason::SignatureEncoding
-            | RejectReason::SignatureInvalid(_) => "untrusted-signature",
-            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => "bad-payload",
-            RejectReason::OtherImage(_) => "other-image",
-            RejectReason::Keyless(_) => "keyless-rejected",
-            RejectReason::Identity(_) => "wrong-identity",
-            RejectReason::NotApplicable(_) => "no-signatures",
+            | RejectReason::SignatureInvalid(_) => DenialCode::UntrustedSignature,
+            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => {
+                DenialCode::BadPayload
+            }
+            RejectReason::OtherImage(_) => DenialCode::OtherImage,
+            RejectReason::Keyless(_) => DenialCode::KeylessRejected,
+            RejectReason::Identity(_) => DenialCode::WrongIdentity,
+            RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
         }
     }
 }

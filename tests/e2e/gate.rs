@@ -471,3 +471,32 @@ async fn a_manifest_missing_from_the_store_is_manifest_unknown() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_fail_is_counted_as_static_fail() {
+    let w = signed_world();
+    let admin = crate::support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("frozen.yaml"),
+        "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: frozen\nspec:\n  images:\n    - glob: registry.test/enf/**\n  authorities:\n    - static:\n        action: fail\n        message: deploys are frozen\n",
+    )
+    .unwrap();
+    let sg = Signgate::start(
+        &[Up::new("registry.test", &w.registry.url()).default()],
+        &format!(
+            "admin: 127.0.0.1:{admin}\npolicies: {}\nno-match-policy: deny\n",
+            dir.path().display()
+        ),
+    );
+    let m = denial_of(&pull(&sg, "enf/signed", "v1").await);
+    assert!(m.contains("fails statically: deploys are frozen"), "{m}");
+    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains(
+            r#"signgate_decisions_total{verdict="deny",policy="frozen",reason="static-fail"} 1"#
+        ),
+        "{text}"
+    );
+}

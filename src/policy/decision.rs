@@ -1,0 +1,107 @@
+//! Why a manifest is denied, as a stable code: the `reason` label of
+//! `signgate_decisions_total`, alert rules and the README's table all use
+//! these, so they are one enum, not strings spread over the gate.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenialCode {
+    /// No policy matches and `no-match-policy` is deny.
+    NoMatch,
+    NoSignatures,
+    UntrustedSignature,
+    OtherImage,
+    UnsupportedSignature,
+    BadPayload,
+    /// A `static: {action: fail}` authority.
+    StaticFail,
+    SourceUnconfigured,
+    /// Transient: not cached.
+    UpstreamError,
+    WrongIdentity,
+    KeylessRejected,
+    NoAttestation,
+    AttestationPolicy,
+    /// Signature material over its bounds, or unreadable.
+    MaterialRefused,
+    /// Labelled as signature material, and not.
+    DisguisedArtifact,
+    Internal,
+}
+
+impl DenialCode {
+    pub const ALL: [DenialCode; 16] = [
+        DenialCode::NoMatch,
+        DenialCode::NoSignatures,
+        DenialCode::UntrustedSignature,
+        DenialCode::OtherImage,
+        DenialCode::UnsupportedSignature,
+        DenialCode::BadPayload,
+        DenialCode::StaticFail,
+        DenialCode::SourceUnconfigured,
+        DenialCode::UpstreamError,
+        DenialCode::WrongIdentity,
+        DenialCode::KeylessRejected,
+        DenialCode::NoAttestation,
+        DenialCode::AttestationPolicy,
+        DenialCode::MaterialRefused,
+        DenialCode::DisguisedArtifact,
+        DenialCode::Internal,
+    ];
+
+    /// The kebab-case form used in metrics and documentation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialCode::NoMatch => "no-match",
+            DenialCode::NoSignatures => "no-signatures",
+            DenialCode::UntrustedSignature => "untrusted-signature",
+            DenialCode::OtherImage => "other-image",
+            DenialCode::UnsupportedSignature => "unsupported-signature",
+            DenialCode::BadPayload => "bad-payload",
+            DenialCode::StaticFail => "static-fail",
+            DenialCode::SourceUnconfigured => "source-unconfigured",
+            DenialCode::UpstreamError => "upstream-error",
+            DenialCode::WrongIdentity => "wrong-identity",
+            DenialCode::KeylessRejected => "keyless-rejected",
+            DenialCode::NoAttestation => "no-attestation",
+            DenialCode::AttestationPolicy => "attestation-policy",
+            DenialCode::MaterialRefused => "material-refused",
+            DenialCode::DisguisedArtifact => "disguised-artifact",
+            DenialCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for DenialCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's list of denial reason codes is the enum, no more, no less.
+    #[test]
+    fn the_readme_lists_every_denial_code() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("(reason codes:")
+            .expect("the README lists the reason codes");
+        let rest = readme.get(start..).unwrap_or_default();
+        let end = rest
+            .find("; allows:")
+            .expect("the list ends with the allows");
+        let listed: std::collections::BTreeSet<&str> = rest
+            .get(..end)
+            .unwrap_or_default()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let codes: std::collections::BTreeSet<&str> =
+            DenialCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, codes);
+    }
+}
