@@ -23,7 +23,7 @@ use crate::policy::{
     image_name, Applicable, AuthorityKind, DenialCode, Mode, PlatformManifests, Policy, PolicySet,
 };
 use crate::route::UpstreamId;
-use crate::signature::inert::{self, BlobKind, Claim};
+use crate::signature::inert::{self, Claim};
 use crate::signature::{self, Discovered, DiscoveryError, Purpose, SignatureLayer};
 use crate::upstream::{Manifest, Upstreams};
 use crate::verify::{self, Admission, Exemption, Requirement, Verified};
@@ -104,9 +104,10 @@ pub struct Gate {
     /// Signature payloads and artifact blobs, by (upstream, repository,
     /// blob digest): fetched once, digest-checked, bounded by bytes.
     payloads: moka::future::Cache<MaterialKey, bytes::Bytes>,
-    /// Blobs of proven-inert signature artifacts, with the kind each was
-    /// proven to be: served only as those parsed bytes.
-    artifact_blobs: moka::sync::Cache<BlobKey, (BlobKind, usize)>,
+    /// Blobs of proven-inert signature artifacts, with their size (the
+    /// fetch bound): served only as the bytes of that digest, which are the
+    /// bytes the proof parsed.
+    artifact_blobs: moka::sync::Cache<BlobKey, usize>,
     discoveries: tokio::sync::Semaphore,
     /// Platform manifests listed by an admitted index, with that admission.
     children: moka::sync::Cache<ChildKey, Admission>,
@@ -229,8 +230,9 @@ impl Gate {
     }
 
     /// A blob of an admitted signature artifact: exactly the bytes that were
-    /// proven to be signature material (parsed again if fetched anew).
-    /// `None` when `digest` is no such blob.
+    /// proven to be signature material — content-addressed and
+    /// digest-checked on every fetch, so not parsed again. `None` when
+    /// `digest` is no such blob.
     pub async fn artifact_blob(
         &self,
         upstream: UpstreamId,
@@ -239,12 +241,11 @@ impl Gate {
     ) -> Option<Result<bytes::Bytes, String>> {
         let revision = self.policies().revision();
         let key = (upstream, repository.clone(), digest.clone(), revision);
-        let (kind, size) = self.artifact_blobs.get(&key)?;
+        let size = self.artifact_blobs.get(&key)?;
         let fetched = self
             .payload((upstream, repository.clone()), digest, size)
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| inert::check(kind, &bytes).map(|()| bytes));
+            .map_err(|e| e.to_string());
         Some(fetched)
     }
 
@@ -664,7 +665,7 @@ impl Gate {
         for blob in blobs {
             self.artifact_blobs.insert(
                 (upstream, repository.clone(), blob.digest.clone(), revision),
-                (blob.kind, blob.size),
+                blob.size,
             );
         }
         Ok(())

@@ -36,19 +36,27 @@ fn push_relabelled(repo: &str, label: &str) -> (image::Blob, String) {
     (manifest, layer.digest)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_image_relabelled_as_signature_material_is_denied_and_its_layers_are_not_served() {
+/// signgate over the shared registry with the policies in `dir`, and its
+/// admin (metrics) port.
+fn with_admin(dir: &std::path::Path) -> (Signgate, u16) {
     let w = signed_world();
     let admin = crate::support::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    write_policy(dir.path(), &w.trusted.public_pem(), "");
     let sg = Signgate::start(
         &[Up::new("registry.test", &w.registry.url()).default()],
         &format!(
             "admin: 127.0.0.1:{admin}\npolicies: {}\nno-match-policy: deny\n",
-            dir.path().display()
+            dir.display()
         ),
     );
+    (sg, admin)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_relabelled_as_signature_material_is_denied_and_its_layers_are_not_served() {
+    let w = signed_world();
+    let dir = tempfile::tempdir().unwrap();
+    write_policy(dir.path(), &w.trusted.public_pem(), "");
+    let (sg, admin) = with_admin(dir.path());
     for (n, label) in [SIMPLE_SIGNING, DSSE, BUNDLE].iter().enumerate() {
         let repo = format!("enf/relabelled{n}");
         let (manifest, layer) = push_relabelled(&repo, label);
@@ -474,21 +482,13 @@ async fn a_manifest_missing_from_the_store_is_manifest_unknown() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_fail_is_counted_as_static_fail() {
-    let w = signed_world();
-    let admin = crate::support::free_port();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("frozen.yaml"),
         "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: frozen\nspec:\n  images:\n    - glob: registry.test/enf/**\n  authorities:\n    - static:\n        action: fail\n        message: deploys are frozen\n",
     )
     .unwrap();
-    let sg = Signgate::start(
-        &[Up::new("registry.test", &w.registry.url()).default()],
-        &format!(
-            "admin: 127.0.0.1:{admin}\npolicies: {}\nno-match-policy: deny\n",
-            dir.path().display()
-        ),
-    );
+    let (sg, admin) = with_admin(dir.path());
     let m = denial_of(&pull(&sg, "enf/signed", "v1").await);
     assert!(m.contains("fails statically: deploys are frozen"), "{m}");
     let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await;
