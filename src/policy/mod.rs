@@ -9,10 +9,13 @@
 //! key files); matching is pure. A `PolicySet` is immutable; a reload builds
 //! a new one with a new revision, which is part of every decision-cache key.
 
+mod authority;
 mod decision;
 pub use decision::DenialCode;
+mod error;
 mod file;
 pub mod glob;
+mod keyless;
 mod load;
 pub mod predicate;
 pub mod rego;
@@ -24,9 +27,9 @@ use std::sync::Arc;
 
 use regex::RegexSet;
 
+pub use error::{PolicyError, PolicyErrors};
 pub use glob::Registries;
-pub use load::{trust_roots, PolicyError, PolicyErrors};
-pub use source::{check_dir, load_configured};
+pub use source::{check_dir, load_configured, trust_roots};
 
 use crate::config::NoMatchPolicy;
 use crate::oci::{RegistryName, Repository};
