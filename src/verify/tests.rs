@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use bytes::Bytes;
 
+use super::payload::PayloadError;
 use super::*;
+use crate::oci::Digest;
+use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

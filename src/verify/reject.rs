@@ -1,0 +1,71 @@
+//! Why a signature layer did not verify, as text for people and a
+//! [`DenialCode`](crate::policy::DenialCode) for metrics.
+
+use std::fmt;
+
+use super::COSIGN_SIGNATURE_TYPE;
+
+/// Why one signature layer did not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    NotASignature {
+        media_type: String,
+    },
+    /// Verifiable, but not what was asked for (an attestation when a
+    /// signature is wanted, or the reverse).
+    NotApplicable(String),
+    MissingSignature,
+    SignatureEncoding,
+    SignatureInvalid(String),
+    PayloadUnreadable(String),
+    WrongType(String),
+    OtherImage(String),
+    /// A keyless check failed (chain, SCT, SET, log entry…).
+    Keyless(String),
+    /// The signature verified, but the certificate is someone else's.
+    Identity(String),
+}
+
+impl RejectReason {
+    /// A stable kebab-case code, for metrics.
+    pub fn code(&self) -> crate::policy::DenialCode {
+        use crate::policy::DenialCode;
+        match self {
+            RejectReason::NotASignature { .. } => DenialCode::UnsupportedSignature,
+            RejectReason::MissingSignature
+            | RejectReason::SignatureEncoding
+            | RejectReason::SignatureInvalid(_) => DenialCode::UntrustedSignature,
+            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => {
+                DenialCode::BadPayload
+            }
+            RejectReason::OtherImage(_) => DenialCode::OtherImage,
+            RejectReason::Keyless(_) => DenialCode::KeylessRejected,
+            RejectReason::Identity(_) => DenialCode::WrongIdentity,
+            RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::NotASignature { media_type } => {
+                write!(f, "unsupported signature layer of type '{media_type}'")
+            }
+            RejectReason::MissingSignature => write!(f, "layer has no signature annotation"),
+            RejectReason::SignatureEncoding => write!(f, "signature annotation is not base64"),
+            RejectReason::SignatureInvalid(_) => {
+                write!(f, "signature by an untrusted key (or corrupted)")
+            }
+            RejectReason::PayloadUnreadable(e) => write!(f, "signed payload is unreadable: {e}"),
+            RejectReason::WrongType(t) => write!(
+                f,
+                "signed payload type is '{t}', not '{COSIGN_SIGNATURE_TYPE}'"
+            ),
+            RejectReason::OtherImage(d) => write!(f, "signature is for another image ({d})"),
+            RejectReason::Keyless(e) => write!(f, "keyless signature rejected: {e}"),
+            RejectReason::Identity(e) => write!(f, "signed by someone else: {e}"),
+            RejectReason::NotApplicable(e) => write!(f, "not applicable: {e}"),
+        }
+    }
+}
