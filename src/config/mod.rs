@@ -8,9 +8,11 @@
 //! ever sees the validated, immutable `Config`.
 
 mod docker_config;
+mod durations;
 mod limits;
 mod raw;
 mod realms;
+mod upstreams;
 mod validate;
 
 use std::fmt;

@@ -5,18 +5,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
-use url::Url;
 
-use super::raw::{RawAuth, RawCache, RawStore, RawTimeouts, RawTls, RawTrust, RawUpstream};
+use super::durations::{validate_cache, validate_timeouts};
+use super::raw::{RawStore, RawTls, RawTrust};
+use super::upstreams::validate_upstreams;
 use super::{
-    docker_config, BlobMode, CacheConfig, Config, ConfigError, Credentials, HeadDenials, Mode,
-    NoMatchPolicy, PolicySource, StoreConfig, Timeouts, TlsConfig, TrustConfig, UpstreamConfig,
+    BlobMode, Config, ConfigError, HeadDenials, Mode, NoMatchPolicy, PolicySource, StoreConfig,
+    TlsConfig, TrustConfig,
 };
-use crate::oci::RegistryName;
 
 const TOP_LEVEL_KEYS: [&str; 15] = [
     "limits",
@@ -37,10 +36,10 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
 ];
 
 /// Collects problems while walking the file.
-struct Problems(Vec<ConfigError>);
+pub(super) struct Problems(pub(super) Vec<ConfigError>);
 
 impl Problems {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
@@ -252,306 +251,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
     }
 }
 
-fn validate_upstreams(
-    problems: &mut Problems,
-    value: Option<&Value>,
-    base: &Path,
-    mode: Mode,
-) -> Vec<UpstreamConfig> {
-    let Some(value) = value else {
-        problems.push("upstreams", "required: at least one upstream registry");
-        return Vec::new();
-    };
-    let Value::Sequence(entries) = value else {
-        problems.push("upstreams", "expected a list of upstream registries");
-        return Vec::new();
-    };
-    if entries.is_empty() {
-        problems.push("upstreams", "required: at least one upstream registry");
-    }
-    let mut upstreams: Vec<UpstreamConfig> = Vec::new();
-    let mut defaults = 0;
-    for (i, entry) in entries.iter().enumerate() {
-        let path = format!("upstreams[{i}]");
-        let Some(raw) = deserialize::<RawUpstream>(problems, &path, entry) else {
-            continue;
-        };
-        if raw.default {
-            defaults += 1;
-        }
-        let name = match raw.name.parse::<RegistryName>() {
-            Ok(name) => {
-                if upstreams.iter().any(|u| u.name == name) {
-                    problems.push(
-                        format!("{path}.name"),
-                        format!("'{}' is configured twice", raw.name),
-                    );
-                }
-                Some(name)
-            }
-            Err(e) => {
-                problems.push(format!("{path}.name"), e.to_string());
-                None
-            }
-        };
-        // Offline, an upstream is only a name to route by: nothing is
-        // ever sent to its URL.
-        let raw_url = match (&raw.url, mode) {
-            (Some(u), _) => u.clone(),
-            (None, Mode::Offline) => format!("https://{}/", raw.name),
-            (None, Mode::Online) => {
-                problems.push(format!("{path}.url"), "required (unless mode: offline)");
-                continue;
-            }
-        };
-        let url = match Url::parse(&raw_url) {
-            Ok(url) => match url.scheme() {
-                "https" => Some(url),
-                "http" if raw.insecure => Some(url),
-                "http" => {
-                    problems.push(
-                        format!("{path}.url"),
-                        "plain http needs 'insecure: true' on this upstream",
-                    );
-                    None
-                }
-                other => {
-                    problems.push(
-                        format!("{path}.url"),
-                        format!("unsupported scheme '{other}' (expected https or http)"),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                problems.push(
-                    format!("{path}.url"),
-                    format!("'{raw_url}' is not a URL: {e}"),
-                );
-                None
-            }
-        };
-        if let Some(url) = &url {
-            if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
-                problems.push(
-                    format!("{path}.url"),
-                    "must be the registry's base URL with no path, query or fragment",
-                );
-            }
-            if url.host().is_none() {
-                problems.push(format!("{path}.url"), "has no host");
-            }
-        }
-        let ca_file = raw.ca_file.as_deref().map(|p| resolve(base, p));
-        if let Some(ca) = &ca_file {
-            if !ca.is_file() {
-                problems.push(
-                    format!("{path}.ca-file"),
-                    format!("'{}' is not a readable file", ca.display()),
-                );
-            }
-        }
-        let credentials = match (&raw.auth, &name) {
-            (Some(auth), Some(name)) => {
-                credentials(problems, &format!("{path}.auth"), auth, name, base)
-            }
-            _ => None,
-        };
-        let (token_realms, realm_problems) = super::realms::token_realms(
-            raw.token_realms.as_deref(),
-            &path,
-            raw.insecure,
-            raw.auth.is_some(),
-        );
-        problems.0.extend(realm_problems);
-        if let (Some(name), Some(url)) = (name, url) {
-            upstreams.push(UpstreamConfig {
-                name,
-                url,
-                default: raw.default,
-                insecure: raw.insecure,
-                ca_file,
-                credentials,
-                token_realms,
-                store: raw.store.unwrap_or(true),
-            });
-        }
-    }
-    if defaults > 1 {
-        problems.push("upstreams", "at most one upstream can be 'default: true'");
-    }
-    upstreams
-}
-
-fn credentials(
-    problems: &mut Problems,
-    path: &str,
-    auth: &RawAuth,
-    name: &RegistryName,
-    base: &Path,
-) -> Option<Credentials> {
-    if let Some(file) = &auth.docker_config {
-        if auth.username.is_some() || auth.password.is_some() || auth.password_file.is_some() {
-            problems.push(
-                path,
-                "use either 'docker-config' or 'username' with 'password'/'password-file', not both",
-            );
-            return None;
-        }
-        let file = resolve(base, file);
-        return match docker_config::lookup(&file, name) {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => {
-                problems.push(
-                    format!("{path}.docker-config"),
-                    format!("'{}' has no credentials for '{name}'", file.display()),
-                );
-                None
-            }
-            Err(message) => {
-                problems.push(format!("{path}.docker-config"), message);
-                None
-            }
-        };
-    }
-    let Some(username) = auth.username.clone() else {
-        problems.push(
-            format!("{path}.username"),
-            "required with 'password' or 'password-file'",
-        );
-        return None;
-    };
-    let password = match (&auth.password, &auth.password_file) {
-        (Some(p), None) => p.clone(),
-        (None, Some(file)) => {
-            let file = resolve(base, file);
-            match std::fs::read_to_string(&file) {
-                // A trailing newline from `echo secret > file` is not part of the secret.
-                Ok(p) => p.trim_end_matches(['\r', '\n']).to_owned(),
-                Err(e) => {
-                    problems.push(
-                        format!("{path}.password-file"),
-                        format!("cannot read '{}': {e}", file.display()),
-                    );
-                    return None;
-                }
-            }
-        }
-        (Some(_), Some(_)) => {
-            problems.push(path, "set 'password' or 'password-file', not both");
-            return None;
-        }
-        (None, None) => {
-            problems.push(
-                path,
-                "'password' or 'password-file' is required with 'username'",
-            );
-            return None;
-        }
-    };
-    Some(Credentials { username, password })
-}
-
-fn validate_cache(problems: &mut Problems, value: Option<&Value>) -> Option<CacheConfig> {
-    let raw = match value {
-        None | Some(Value::Null) => RawCache {
-            manifest_bytes: None,
-            tag_ttl: None,
-            decision_ttl: None,
-            denial_ttl: None,
-        },
-        Some(v) => deserialize::<RawCache>(problems, "cache", v)?,
-    };
-    let tag_ttl = duration(
-        problems,
-        "cache.tag-ttl",
-        raw.tag_ttl.as_deref(),
-        Duration::ZERO,
-    );
-    let decision_ttl = duration(
-        problems,
-        "cache.decision-ttl",
-        raw.decision_ttl.as_deref(),
-        Duration::from_secs(600),
-    );
-    let denial_ttl = duration(
-        problems,
-        "cache.denial-ttl",
-        raw.denial_ttl.as_deref(),
-        Duration::from_secs(60),
-    );
-    Some(CacheConfig {
-        manifest_bytes: raw.manifest_bytes.unwrap_or(64 * 1024 * 1024),
-        tag_ttl: tag_ttl?,
-        decision_ttl: decision_ttl?,
-        denial_ttl: denial_ttl?,
-    })
-}
-
-fn validate_timeouts(problems: &mut Problems, value: Option<&Value>) -> Option<Timeouts> {
-    let raw = match value {
-        None | Some(Value::Null) => RawTimeouts {
-            connect: None,
-            response: None,
-            idle: None,
-        },
-        Some(v) => deserialize::<RawTimeouts>(problems, "timeouts", v)?,
-    };
-    let connect = duration(
-        problems,
-        "timeouts.connect",
-        raw.connect.as_deref(),
-        Duration::from_secs(10),
-    );
-    let response = duration(
-        problems,
-        "timeouts.response",
-        raw.response.as_deref(),
-        Duration::from_secs(30),
-    );
-    let idle = duration(
-        problems,
-        "timeouts.idle",
-        raw.idle.as_deref(),
-        Duration::from_secs(60),
-    );
-    for (key, d) in [("connect", connect), ("response", response), ("idle", idle)] {
-        if d == Some(Duration::ZERO) {
-            problems.push(
-                format!("timeouts.{key}"),
-                "must be greater than zero: every wait is bounded",
-            );
-        }
-    }
-    Some(Timeouts {
-        connect: connect?,
-        response: response?,
-        idle: idle?,
-    })
-}
-
-fn duration(
-    problems: &mut Problems,
-    path: &str,
-    text: Option<&str>,
-    default: Duration,
-) -> Option<Duration> {
-    match text {
-        None => Some(default),
-        Some(t) => match humantime::parse_duration(t) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                problems.push(
-                    path,
-                    format!("'{t}' is not a duration such as 30s or 5m: {e}"),
-                );
-                None
-            }
-        },
-    }
-}
-
-fn deserialize<T: DeserializeOwned>(
+pub(super) fn deserialize<T: DeserializeOwned>(
     problems: &mut Problems,
     path: &str,
     value: &Value,
@@ -596,7 +296,7 @@ fn key_text(key: &Value) -> String {
     }
 }
 
-fn resolve(base: &Path, path: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         p.to_path_buf()
