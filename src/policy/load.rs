@@ -240,3 +240,57 @@ fn validate(
         globs,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDWeWCVKhSgxaA+jFTUcjhzKpEXNN\nRuvXZDUbVdg6X+Ts1mspXFWVJqRs7Gqb4u9srJr1ww+RbNxmEuwUKAsNaw==\n-----END PUBLIC KEY-----\n";
+
+    fn document(key_path: &str) -> Vec<(PathBuf, String)> {
+        vec![(
+            PathBuf::from("/nowhere/policies/p.yaml"),
+            format!("apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: p\nspec:\n  images:\n    - glob: \"x/*\"\n  authorities:\n    - key: {{path: {key_path}}}\n"),
+        )]
+    }
+
+    fn parse(files: &[(PathBuf, String)], read: ReadFile<'_>) -> Result<PolicySet, PolicyErrors> {
+        let trust = embedded_trust()?;
+        PolicySet::parse(
+            files,
+            NoMatchPolicy::Deny,
+            &trust,
+            &Registries::Unchecked,
+            read,
+        )
+    }
+
+    #[test]
+    fn key_paths_are_read_through_the_reader_it_is_handed_relative_to_the_file() {
+        let asked = RefCell::new(Vec::new());
+        let read = |file: &Path| {
+            asked.borrow_mut().push(file.to_path_buf());
+            Ok(KEY.to_owned())
+        };
+        let set = parse(&document("keys/k.pub"), &read).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.policies().len(), 1);
+        assert_eq!(
+            asked.into_inner(),
+            vec![PathBuf::from("/nowhere/policies/keys/k.pub")]
+        );
+    }
+
+    #[test]
+    fn a_key_the_reader_cannot_give_is_a_load_error_naming_the_file() {
+        let read = |_: &Path| Err("gone".to_owned());
+        let Err(e) = parse(&document("/abs/k.pub"), &read) else {
+            panic!("loaded without its key");
+        };
+        assert_eq!(
+            e.to_string(),
+            "/nowhere/policies/p.yaml: document 1: spec.authorities[0].key.path: cannot read '/abs/k.pub': gone"
+        );
+    }
+}
