@@ -1,7 +1,7 @@
 //! The policy module's one edge to the filesystem: policy directories and
 //! files, the trusted-root files `trust:` names, and the keys policies name
 //! by path are read here and nowhere else under `policy/`. Everything past
-//! the read is pure ([`PolicySet::parse`](super::load)).
+//! the read is pure (`PolicySet::parse` in `load.rs`).
 //!
 //! Also the policies a configuration names, loaded the way `serve` (and
 //! every command that decides like it) loads them: trusted roots from

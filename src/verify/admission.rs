@@ -1,5 +1,5 @@
 //! The proof types: a [`Verified`] signature, minted only by
-//! [`check`](super::check), and the [`Admission`] `respond::manifest`
+//! `verify::check`, and the [`Admission`] `respond::manifest`
 //! demands, built only from `Verified` values for the same digest or from
 //! an explicit, typed [`Exemption`] that policy granted.
 
@@ -9,7 +9,7 @@ use super::Statement;
 use crate::oci::Digest;
 
 /// A signature that verified for `digest`. Its fields are visible to
-/// `verify/` alone, and only [`check`](super::check) builds one.
+/// `verify/` alone, and only `verify::check` builds one.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub(super) digest: Digest,
