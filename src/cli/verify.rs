@@ -1,9 +1,13 @@
 //! `signgate verify IMAGE`: decide on one image with the proxy's own
-//! pipeline, and print why. Exit 0: allowed; 1: denied; 2: error.
+//! pipeline (`App::decide_image`), and print why. Exit 0: allowed; 1:
+//! denied; 2: error.
 
 use std::path::Path;
 
-use signgate::proxy::App;
+use http::HeaderValue;
+use signgate::oci::{Digest, ImageRef};
+use signgate::proxy::{App, ImageVerdict, ProxyError};
+use signgate::route::Router;
 use signgate::telemetry::{self, LogFormat};
 
 use super::{load, Exit, Output};
@@ -12,9 +16,13 @@ pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: boo
     telemetry::init_with_default(LogFormat::Human, "warn");
     let (config, policies, runtime) = match load::one_shot(config_path) {
         Ok(loaded) => loaded,
-        Err(code) => return code,
+        Err(exit) => return exit,
     };
-    let (target, reference) = match signgate::route::Router::new(&config.upstreams).image(image) {
+    let router = Router::new(&config.upstreams);
+    let routed = router
+        .image(image)
+        .and_then(|(target, _)| Ok((target, router.image_ref(image)?)));
+    let (target, typed) = match routed {
         Ok(routed) => routed,
         Err(e) => {
             if let Output::Json = output {
@@ -27,6 +35,7 @@ pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: boo
             return Exit::Usage;
         }
     };
+    // The name as a client would send it, for `--explain`.
     let name = target.client_name.to_string();
     runtime.block_on(async move {
         let app = match App::new(&config, policies) {
@@ -36,45 +45,9 @@ pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: boo
                 return Exit::Error;
             }
         };
-        let request = match http::Request::get(format!("/v2/{name}/manifests/{}", reference.as_str()))
-            .header(http::header::ACCEPT, signgate::oci::DEFAULT_MANIFEST_ACCEPT)
-            .body(())
-        {
-            Ok(request) => request,
-            Err(e) => {
-                eprintln!("signgate verify: invalid image reference '{image}': {e}");
-                return Exit::Usage;
-            }
-        };
-        let response = app.handle(request, None).await;
-        let status = response.status();
-        let header = |n: &str| {
-            response
-                .headers()
-                .get_all(n)
-                .iter()
-                .filter_map(|v| v.to_str().ok().map(str::to_owned))
-                .collect::<Vec<_>>()
-        };
-        let digest = header("docker-content-digest").pop();
-        let warnings = header("warning");
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let (verdict, code) = match status.as_u16() {
-            200 => ("allowed", Exit::Ok),
-            403 if error.pointer("/errors/0/code").and_then(|c| c.as_str()) == Some("DENIED") => ("denied", Exit::Refused),
-            _ => ("error", Exit::Error),
-        };
-        let message = error.pointer("/errors/0/message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
-        let examined = digest
-            .clone()
-            .or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned))
-            .and_then(|d| d.parse::<signgate::oci::Digest>().ok());
-        let explanation = match (explain, examined) {
-            (true, Some(d)) => match app.explain(&name, &d).await {
+        let report = Report::of(&app, &typed).await;
+        let explanation = match (explain, &report.digest) {
+            (true, Some(d)) => match app.explain(&name, d).await {
                 Ok(e) => Some(e),
                 Err(e) => {
                     eprintln!("signgate: cannot explain: {e}");
@@ -85,23 +58,28 @@ pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: boo
         };
         match output {
             Output::Json => {
-                let report = serde_json::json!({
+                let json = serde_json::json!({
                     "image": image,
-                    "verdict": verdict,
-                    "digest": digest.clone().or_else(|| error.pointer("/errors/0/detail/digest").and_then(|d| d.as_str()).map(str::to_owned)),
-                    "message": message,
-                    "reasons": error.pointer("/errors/0/detail/reasons"),
-                    "warnings": warnings,
+                    "verdict": report.verdict.as_str(),
+                    "digest": report.digest.as_ref().map(Digest::as_str),
+                    "message": report.message,
+                    "reasons": report.reasons,
+                    "warnings": report.warnings,
                     "explain": explanation,
                 });
-                println!("{report}");
+                println!("{json}");
             }
             Output::Text => {
-                match verdict {
-                    "allowed" => println!("{image}: allowed ({})", digest.unwrap_or_default()),
-                    _ => println!("{image}: {verdict}: {message}"),
+                match report.verdict {
+                    Verdict::Allowed => {
+                        println!(
+                            "{image}: allowed ({})",
+                            report.digest.as_ref().map_or("", Digest::as_str)
+                        )
+                    }
+                    other => println!("{image}: {}: {}", other.as_str(), report.message),
                 }
-                for w in warnings {
+                for w in report.warnings {
                     println!("warning: {w}");
                 }
                 if let Some(e) = explanation {
@@ -109,6 +87,118 @@ pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: boo
                 }
             }
         }
-        code
+        report.verdict.exit()
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Allowed,
+    Denied,
+    Error,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Denied => "denied",
+            Verdict::Error => "error",
+        }
+    }
+
+    fn exit(self) -> Exit {
+        match self {
+            Verdict::Allowed => Exit::Ok,
+            Verdict::Denied => Exit::Refused,
+            Verdict::Error => Exit::Error,
+        }
+    }
+}
+
+/// What `verify` prints, read from the typed verdict.
+struct Report {
+    verdict: Verdict,
+    digest: Option<Digest>,
+    /// The client-facing message of a denial or an error; empty when allowed.
+    message: String,
+    /// A denial's reasons (`null` otherwise).
+    reasons: Option<Vec<String>>,
+    /// As the proxy sends them in `Warning` headers.
+    warnings: Vec<String>,
+}
+
+impl Report {
+    async fn of(app: &App, image: &ImageRef) -> Report {
+        match app.decide_image(image).await {
+            Ok(ImageVerdict::Admitted(admitted)) => Report {
+                verdict: Verdict::Allowed,
+                digest: Some(admitted.admission.digest().clone()),
+                message: String::new(),
+                reasons: None,
+                warnings: admitted
+                    .warnings
+                    .iter()
+                    .filter_map(|w| warning_header(w))
+                    .collect(),
+            },
+            Ok(ImageVerdict::Denied(denial)) => Report {
+                verdict: Verdict::Denied,
+                digest: Some(denial.digest.clone()),
+                reasons: Some(denial.reasons.clone()),
+                message: public_message(&ProxyError::Denied(denial)),
+                warnings: Vec::new(),
+            },
+            Err(e) => Report {
+                verdict: Verdict::Error,
+                digest: None,
+                message: public_message(&e),
+                reasons: None,
+                warnings: Vec::new(),
+            },
+        }
+    }
+}
+
+/// The message a client is sent for `e` (the OCI error body's): an
+/// internal error's detail stays in the logs.
+fn public_message(e: &ProxyError) -> String {
+    match e {
+        ProxyError::Internal(_) => "signgate: internal error".to_owned(),
+        other => format!("signgate: {other}"),
+    }
+}
+
+/// A warning as the `Warning` header value the proxy sends for it
+/// (`299 - "…"`); `None` for one no header can carry as text.
+fn warning_header(text: &str) -> Option<String> {
+    let value = format!("299 - \"{}\"", text.replace(['"', '\\'], "'"));
+    HeaderValue::from_str(&value)
+        .ok()?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_print_as_the_proxy_sends_them() {
+        assert_eq!(
+            warning_header(r#"policy "p": a\b"#).as_deref(),
+            Some(r#"299 - "policy 'p': a'b""#)
+        );
+        assert_eq!(warning_header("line\nbreak"), None);
+        assert_eq!(warning_header("é"), None);
+    }
+
+    #[test]
+    fn internal_details_stay_out_of_the_message() {
+        assert_eq!(
+            public_message(&ProxyError::Internal("secret".into())),
+            "signgate: internal error"
+        );
+    }
 }
