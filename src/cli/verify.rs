@@ -146,26 +146,17 @@ impl Report {
                 verdict: Verdict::Denied,
                 digest: Some(denial.digest.clone()),
                 reasons: Some(denial.reasons.clone()),
-                message: public_message(&ProxyError::Denied(denial)),
+                message: ProxyError::Denied(denial).public_message(),
                 warnings: Vec::new(),
             },
             Err(e) => Report {
                 verdict: Verdict::Error,
                 digest: None,
-                message: public_message(&e),
+                message: e.public_message(),
                 reasons: None,
                 warnings: Vec::new(),
             },
         }
-    }
-}
-
-/// The message a client is sent for `e` (the OCI error body's): an
-/// internal error's detail stays in the logs.
-fn public_message(e: &ProxyError) -> String {
-    match e {
-        ProxyError::Internal(_) => "signgate: internal error".to_owned(),
-        other => format!("signgate: {other}"),
     }
 }
 
@@ -192,13 +183,5 @@ mod tests {
         );
         assert_eq!(warning_header("line\nbreak"), None);
         assert_eq!(warning_header("é"), None);
-    }
-
-    #[test]
-    fn internal_details_stay_out_of_the_message() {
-        assert_eq!(
-            public_message(&ProxyError::Internal("secret".into())),
-            "signgate: internal error"
-        );
     }
 }

@@ -202,3 +202,29 @@ impl App {
         }
     }
 }
+
+impl ProxyError {
+    /// The message a client is sent for this error (the OCI error body's
+    /// `message`): an internal error's detail stays in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            ProxyError::Internal(_) => "signgate: internal error".to_owned(),
+            other => format!("signgate: {other}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_detail_out_of_the_public_message() {
+        assert_eq!(
+            ProxyError::Internal("the secret path".into()).public_message(),
+            "signgate: internal error"
+        );
+        let e = ProxyError::Route(crate::route::RouteError::NoDefaultUpstream);
+        assert_eq!(e.public_message(), format!("signgate: {e}"));
+    }
+}
