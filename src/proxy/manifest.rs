@@ -29,7 +29,9 @@ impl App {
         // The client's Accept decides which manifest a tag resolves to
         // (index or single-platform); pass it on, bounded.
         let accept = accept_header(headers);
-        match self.decide(target, reference, accept, client).await? {
+        // Boxed: the manifest path's future is large, and a debug build's
+        // worker stack is not.
+        match Box::pin(self.decide(target, reference, accept, client)).await? {
             ImageVerdict::Admitted(AdmittedImage {
                 admission,
                 manifest,
