@@ -29,8 +29,8 @@ impl App {
         // The client's Accept decides which manifest a tag resolves to
         // (index or single-platform); pass it on, bounded.
         let accept = accept_header(headers);
-        // Boxed: the manifest path's future is large, and a debug build's
-        // worker stack is not.
+        // Boxed, off the worker's stack: verifying from the local store
+        // nests deep enough to overflow a debug build's 2 MiB worker stack.
         match Box::pin(self.decide(target, reference, accept, client)).await? {
             ImageVerdict::Admitted(AdmittedImage {
                 admission,
