@@ -6,11 +6,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::progress::Progress;
-use super::{drain, get, split_image, EXPORT_FILE, META_DIR};
+use super::{admitted, drain, EXPORT_FILE, META_DIR};
 use crate::config::{Config, Mode, PolicySource, StoreConfig};
-use crate::oci::Digest;
+use crate::oci::{Digest, ImageRef, Reference};
 use crate::policy::PolicySet;
-use crate::proxy::App;
+use crate::proxy::{App, ProxyError};
+use crate::route::{RouteError, Router};
 
 /// What to export.
 pub struct ExportOptions {
@@ -46,6 +47,7 @@ pub async fn export(
         u.store = true;
     }
     let app = App::new(&config, policies)?;
+    let router = Router::new(&config.upstreams);
     let store = app
         .store()
         .cloned()
@@ -59,7 +61,7 @@ pub async fn export(
     let mut records = Vec::new();
     for image in &options.images {
         progress.image(image);
-        match export_one(&app, &store, image, &options.platforms, &progress).await {
+        match export_one(&app, &router, &store, image, &options.platforms, &progress).await {
             Ok((digest, bytes, children)) => {
                 progress.done(image, &format!("exported {digest}"));
                 records.push(json!({"image": image, "digest": digest, "status": "exported", "platform-manifests": children}));
@@ -81,21 +83,19 @@ pub async fn export(
 /// One image: admitted manifest(s), then every blob they reference.
 async fn export_one(
     app: &App,
+    router: &Router,
     store: &crate::store::Store,
     image: &str,
     platforms: &[String],
     progress: &Progress,
 ) -> Result<(String, u64, Vec<String>), String> {
-    let (name, reference) = split_image(image);
-    let top = get(app, &format!("/v2/{name}/manifests/{reference}")).await?;
-    if top.status != 200 {
-        return Err(top.reason());
-    }
-    if top.artifact {
+    let typed = router.image_ref(image).map_err(|e| e.to_string())?;
+    let top = admitted(app, &typed).await?;
+    if top.admission.is_signature_artifact() {
         return Err("signature material, not an image: it travels with the image it signs".into());
     }
-    let digest = top.digest.clone().ok_or("no digest in the answer")?;
-    let parsed: Value = serde_json::from_slice(&top.body).map_err(|e| e.to_string())?;
+    let digest = top.admission.digest().to_string();
+    let parsed: Value = serde_json::from_slice(top.manifest.bytes()).map_err(|e| e.to_string())?;
     let mut manifests = Vec::new();
     let mut children = Vec::new();
     if let Some(list) = parsed["manifests"].as_array() {
@@ -115,15 +115,21 @@ async fn export_one(
             let child_digest = child["digest"]
                 .as_str()
                 .ok_or("index entry without digest")?;
-            let got = get(app, &format!("/v2/{name}/manifests/{child_digest}")).await?;
-            if got.status != 200 {
-                return Err(format!(
-                    "platform manifest {platform} ({child_digest}): {}",
-                    got.reason()
-                ));
+            let child = Reference::parse(child_digest)
+                .map_err(|e| ProxyError::from(RouteError::from(e)).public_message())
+                .map(|reference| ImageRef {
+                    reference,
+                    ..typed.clone()
+                });
+            let got = match child {
+                Ok(child) => admitted(app, &child).await,
+                Err(reason) => Err(reason),
             }
+            .map_err(|reason| format!("platform manifest {platform} ({child_digest}): {reason}"))?;
             children.push(format!("{platform} {child_digest}"));
-            manifests.push(serde_json::from_slice::<Value>(&got.body).map_err(|e| e.to_string())?);
+            manifests.push(
+                serde_json::from_slice::<Value>(got.manifest.bytes()).map_err(|e| e.to_string())?,
+            );
         }
         if children.is_empty() {
             return Err(format!(
@@ -148,7 +154,8 @@ async fn export_one(
                 if store.has_blob(&d) {
                     break;
                 }
-                bytes += drain(app, &format!("/v2/{name}/blobs/{d}"), progress).await?;
+                let path = format!("/v2/{}/blobs/{d}?ns={}", typed.repository, typed.registry);
+                bytes += drain(app, &path, progress).await?;
                 // The bytes were kept as they streamed; the writer publishes
                 // once they verified.
                 let deadline = tokio::time::Instant::now() + KEEP_WAIT;

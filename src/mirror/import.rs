@@ -17,10 +17,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::get;
+use super::admitted;
 use super::progress::Progress;
 use crate::config::{Config, Mode};
-use crate::oci::{Digest, MAX_MANIFEST_BYTES};
+use crate::oci::{Digest, ImageRef, Reference, MAX_MANIFEST_BYTES};
 use crate::policy::PolicySet;
 use crate::proxy::App;
 use crate::store::{
@@ -241,41 +241,47 @@ fn classify(
     (tagged, material)
 }
 
-/// GET the image (and every platform manifest of it the export holds)
-/// through the offline pipeline; the digests admitted.
+/// Decide on the image (and every platform manifest of it the export
+/// holds) through the offline pipeline; the digests admitted.
 async fn verify_image(
     app: &App,
     export: &ExportReader,
     root: &RootRef,
     descriptor: &Descriptor,
 ) -> Result<Vec<Digest>, String> {
-    let name = format!("{}/{}", root.registry(), root.repository());
     let reference = match root {
-        RootRef::Tag(_, _, tag) => tag.to_string(),
-        RootRef::Digest(_, _, digest) => digest.to_string(),
+        RootRef::Tag(_, _, tag) => Reference::Tag(tag.clone()),
+        RootRef::Digest(_, _, digest) => Reference::Digest(digest.clone()),
     };
-    let top = get(app, &format!("/v2/{name}/manifests/{reference}")).await?;
-    if top.status != 200 {
-        return Err(top.reason());
-    }
-    if top.digest.as_deref() != Some(descriptor.digest.as_str()) {
+    let image = ImageRef::new(
+        root.registry().clone(),
+        root.repository().clone(),
+        reference,
+    );
+    let top = admitted(app, &image).await?;
+    let served = top.admission.digest();
+    if served != &descriptor.digest {
         return Err(format!(
             "index.json names {} but {:?} was served",
-            descriptor.digest, top.digest
+            descriptor.digest,
+            Some(served.as_str())
         ));
     }
-    let mut admitted = vec![descriptor.digest.clone()];
-    for child in manifest_refs(&top.body)?.manifests {
+    let mut digests = vec![descriptor.digest.clone()];
+    for child in manifest_refs(top.manifest.bytes())?.manifests {
         if !export.has_blob(&child) {
             continue; // not exported (--platform)
         }
-        let got = get(app, &format!("/v2/{name}/manifests/{child}")).await?;
-        if got.status != 200 {
-            return Err(format!("platform manifest {child}: {}", got.reason()));
-        }
-        admitted.push(child);
+        let platform = ImageRef {
+            reference: Reference::Digest(child.clone()),
+            ..image.clone()
+        };
+        admitted(app, &platform)
+            .await
+            .map_err(|reason| format!("platform manifest {child}: {reason}"))?;
+        digests.push(child);
     }
-    Ok(admitted)
+    Ok(digests)
 }
 
 /// What an export's manifest references, read through the one JSON reader.

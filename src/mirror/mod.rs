@@ -12,7 +12,9 @@
 //! own policies and roots, reading only the export; only what passes is
 //! copied into the site's store and becomes servable.
 //!
-//! Not on the request path; it drives `App::handle` like a client would.
+//! Not on the request path: manifests are decided through the typed door
+//! (`App::decide_image`), and blobs stream through `App::handle` as a
+//! client's would.
 
 mod export;
 mod import;
@@ -23,80 +25,30 @@ pub use import::import;
 
 use http_body_util::BodyExt;
 
-use crate::oci::DEFAULT_MANIFEST_ACCEPT;
-use crate::proxy::App;
+use crate::oci::ImageRef;
+use crate::proxy::{AdmittedImage, App, ImageVerdict, ProxyError};
 
 /// Where an export keeps what is not image content.
 pub const META_DIR: &str = "signgate";
 /// The export's own record: images, digests, verdicts.
 pub const EXPORT_FILE: &str = "export.json";
 
-/// `registry/repository[:tag|@digest]` → (`registry/repository`, reference).
-pub fn split_image(image: &str) -> (String, String) {
-    if let Some((name, digest)) = image.split_once('@') {
-        return (name.to_owned(), digest.to_owned());
-    }
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    let last = image.get(last_slash..).unwrap_or_default();
-    match last.rsplit_once(':') {
-        Some((name, tag)) => {
-            let at = last_slash + name.len();
-            (
-                image.get(..at).unwrap_or_default().to_owned(),
-                tag.to_owned(),
-            )
-        }
-        None => (image.to_owned(), "latest".to_owned()),
+/// The admitted manifest of `image`, or why not: the message a client
+/// pulling it would be sent.
+pub(crate) async fn admitted(app: &App, image: &ImageRef) -> Result<AdmittedImage, String> {
+    match app.decide_image(image).await {
+        Ok(ImageVerdict::Admitted(admitted)) => Ok(admitted),
+        Ok(ImageVerdict::Denied(denial)) => Err(ProxyError::Denied(denial).public_message()),
+        Err(e) => Err(e.public_message()),
     }
 }
 
-/// What `App::handle` answered for one GET.
-pub(crate) struct Got {
-    pub status: u16,
-    pub digest: Option<String>,
-    /// Admitted as signature material, not as an image.
-    pub artifact: bool,
-    pub body: bytes::Bytes,
-}
-
-impl Got {
-    /// The signgate error message of a refused request.
-    pub fn reason(&self) -> String {
-        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        v["errors"][0]["message"]
-            .as_str()
-            .map_or_else(|| format!("HTTP {}", self.status), str::to_owned)
-    }
-}
-
-/// GET `path` through the proxy pipeline, reading the whole body.
-pub(crate) async fn get(app: &App, path: &str) -> Result<Got, String> {
-    let request = http::Request::get(path)
-        .header(http::header::ACCEPT, DEFAULT_MANIFEST_ACCEPT)
-        .body(())
-        .map_err(|e| e.to_string())?;
-    let response = app.handle(request, None).await;
-    let status = response.status().as_u16();
-    let digest = response
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let artifact = response
-        .headers()
-        .contains_key(crate::respond::ADMISSION_HEADER);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("{path}: {e}"))?
-        .to_bytes();
-    Ok(Got {
-        status,
-        digest,
-        artifact,
-        body,
-    })
+/// The signgate error message of a refused blob request.
+fn reason(status: u16, body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["errors"][0]["message"]
+        .as_str()
+        .map_or_else(|| format!("HTTP {status}"), str::to_owned)
 }
 
 /// GET a blob through the pipeline, discarding its bytes as they stream
@@ -118,13 +70,7 @@ pub(crate) async fn drain(
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        return Err(Got {
-            status,
-            digest: None,
-            artifact: false,
-            body,
-        }
-        .reason());
+        return Err(reason(status, &body));
     }
     let mut body = std::pin::pin!(response.into_body());
     let mut n = 0u64;

@@ -10,6 +10,7 @@
 mod descriptor;
 mod digest;
 mod error;
+mod image_ref;
 pub mod json;
 mod media_type;
 mod name;
@@ -18,6 +19,7 @@ mod reference;
 pub use descriptor::{deserialize_digest, Descriptor};
 pub use digest::{Digest, DigestAlgorithm, DigestError, DigestHasher};
 pub use error::{ErrorCode, ErrorEnvelope};
+pub use image_ref::ImageRef;
 pub use media_type::{is_manifest_media_type, DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
 pub use name::{NameError, RegistryName, Repository};
 pub use reference::{Reference, ReferenceError, Tag, TagError};

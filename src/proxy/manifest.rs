@@ -1,20 +1,18 @@
-//! The manifest path: resolve the tag to a digest, fetch (or reuse) the
-//! digest-checked bytes, ask the gate, serve exactly the admitted bytes.
-
-use std::sync::Arc;
+//! The manifest path over HTTP: the verdict from `App::decide` (tag
+//! resolved, digest-checked bytes fetched or reused, the gate asked), then
+//! exactly the admitted bytes served, or the denial.
 
 use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Response};
 
 use std::net::SocketAddr;
 
+use super::image::{AdmittedImage, ImageVerdict};
 use super::{App, ProxyError};
 use crate::config::HeadDenials;
-use crate::decide::{Decision, Subject};
 use crate::oci::{Reference, DEFAULT_MANIFEST_ACCEPT};
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Target};
-use crate::upstream::Resolved;
 
 /// Longest client `Accept` header passed upstream.
 const MAX_ACCEPT_LEN: usize = 1024;
@@ -28,128 +26,18 @@ impl App {
         headers: &HeaderMap,
         client: Option<SocketAddr>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let upstream = self.upstream(target)?;
-        // A placeholder announced for a denied manifest (`head-denials:
-        // defer-to-get`): refused with the denial's reason, nothing fetched.
-        if let Reference::Digest(digest) = reference {
-            if let Some(denial) =
-                self.placeholders
-                    .denial(target.upstream, &target.repository, digest)
-            {
-                tracing::info!(placeholder = %digest, denied = %denial.digest, "placeholder of a denied manifest: denied with the original reason");
-                return Err(ProxyError::Denied((*denial).clone()));
-            }
-        }
         // The client's Accept decides which manifest a tag resolves to
         // (index or single-platform); pass it on, bounded.
         let accept = accept_header(headers);
-
-        // Set when the upstream could not be asked and the local store
-        // answered the tag with its last verified mapping.
-        let mut tag_from_store = false;
-        let (digest, prefetched) = match reference {
-            Reference::Digest(digest) => (digest.clone(), None),
-            Reference::Tag(tag) => {
-                let key = (
-                    target.upstream,
-                    target.repository.clone(),
-                    tag.clone(),
-                    accept.clone(),
-                );
-                let cached = self.caches.tag(&key);
-                if self.caches.tags_enabled() {
-                    self.metrics.cache("tag", cached.is_some());
-                }
-                match cached {
-                    Some(digest) => (digest, None),
-                    None => {
-                        let (digest, prefetched) = match upstream
-                            .resolve_tag(&target.repository, tag, &accept)
-                            .await?
-                        {
-                            Resolved::Digest(digest) => (digest, None),
-                            Resolved::Fetched(manifest) => {
-                                (manifest.digest().clone(), Some(Arc::new(manifest)))
-                            }
-                            Resolved::Stored(digest) => {
-                                tag_from_store = true;
-                                (digest, None)
-                            }
-                        };
-                        if !tag_from_store {
-                            self.caches.insert_tag(key, digest.clone());
-                        }
-                        (digest, prefetched)
-                    }
-                }
-            }
-        };
-        tracing::Span::current().record("digest", digest.as_str());
-
-        let key = (target.upstream, target.repository.clone(), digest.clone());
-        let manifest = match prefetched {
-            Some(manifest) => {
-                self.caches.insert_manifest(key, manifest.clone()).await;
-                manifest
-            }
-            None => {
-                let fetched = std::sync::atomic::AtomicBool::new(false);
-                let fetch = async {
-                    fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-                    upstream
-                        .fetch_manifest(&target.repository, &digest, &accept)
-                        .await
-                };
-                let manifest = self.caches.manifest(key, fetch).await;
-                self.metrics.cache(
-                    "manifest",
-                    !fetched.load(std::sync::atomic::Ordering::Relaxed),
-                );
-                manifest?
-            }
-        };
-
-        let subject = Subject {
-            upstream: target.upstream,
-            registry: upstream.name(),
-            repository: &target.repository,
-            reference: reference.as_str(),
-            manifest: &manifest,
-            client,
-        };
-        match self.gate.decide(subject).await {
-            Decision::Admit {
+        // Boxed, off the worker's stack: verifying from the local store
+        // nests deep enough to overflow a debug build's 2 MiB worker stack.
+        match Box::pin(self.decide(target, reference, accept, client)).await? {
+            ImageVerdict::Admitted(AdmittedImage {
                 admission,
-                mut warnings,
-            } => {
-                if upstream.is_offline() {
-                    tracing::debug!(%digest, "offline: served from the local store");
-                } else if tag_from_store || manifest.is_from_store() {
-                    tracing::warn!(%digest, from_store = true, "upstream unreachable: served from the local store, verified again from the signature material kept there");
-                    warnings.push(format!(
-                        "signgate: upstream {} unreachable: {} served from the local store{}",
-                        upstream.name(),
-                        digest,
-                        if tag_from_store {
-                            format!(" (the last verified mapping of tag {})", reference.as_str())
-                        } else {
-                            String::new()
-                        }
-                    ));
-                } else if upstream.store().is_some()
-                    // A platform manifest is kept through its index's root;
-                    // a signature artifact is material, never an image.
-                    && !admission.is_signature_artifact()
-                    && !(admission.is_listed_by_index() && matches!(reference, Reference::Digest(_)))
-                {
-                    let tag = match reference {
-                        Reference::Tag(tag) => Some(tag),
-                        Reference::Digest(_) => None,
-                    };
-                    upstream
-                        .remember_admitted(&target.repository, tag, &manifest)
-                        .await;
-                }
+                manifest,
+                warnings,
+                from_local_store,
+            }) => {
                 let mut response =
                     respond::manifest(&admission, &manifest, &warnings, method == ReadMethod::Head);
                 // Says what was admitted, so `mirror` never exports signature
@@ -160,7 +48,7 @@ impl App {
                         HeaderValue::from_static("signature-artifact"),
                     );
                 }
-                if tag_from_store || manifest.is_from_store() || upstream.is_offline() {
+                if from_local_store {
                     response.headers_mut().insert(
                         "signgate-served-from",
                         HeaderValue::from_static("local-store"),
@@ -171,11 +59,12 @@ impl App {
             // Only a HEAD by tag: by digest, a runtime uses the digest it
             // asked for whatever the answer names, so any 2xx would vouch for
             // the denied digest.
-            Decision::Deny(denial)
+            ImageVerdict::Denied(denial)
                 if method == ReadMethod::Head
                     && self.head_denials == HeadDenials::DeferToGet
                     && matches!(reference, Reference::Tag(_)) =>
             {
+                let upstream = self.upstream(target)?;
                 let revision = self.gate.policies().revision();
                 match self.placeholders.make(
                     target.upstream,
@@ -191,7 +80,7 @@ impl App {
                     None => Err(ProxyError::Denied(denial)),
                 }
             }
-            Decision::Deny(denial) => Err(ProxyError::Denied(denial)),
+            ImageVerdict::Denied(denial) => Err(ProxyError::Denied(denial)),
         }
     }
 }

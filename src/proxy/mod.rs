@@ -9,6 +9,7 @@
 
 mod blob;
 mod error;
+mod image;
 mod manifest;
 mod placeholder;
 mod tags;
@@ -21,6 +22,7 @@ use http::{Request, Response};
 use tracing::{field::Empty, Instrument};
 
 pub use error::ProxyError;
+pub use image::{AdmittedImage, ImageVerdict};
 pub use placeholder::{Placeholder, PLACEHOLDER_MEDIA_TYPE};
 
 use crate::cache::Caches;

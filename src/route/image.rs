@@ -4,7 +4,7 @@
 //! `signgate mirror` refuse what the proxy would, naming what was typed.
 
 use super::{shown, RouteError, Router, Target};
-use crate::oci::Reference;
+use crate::oci::{ImageRef, Reference};
 
 /// Why a typed image reference cannot be used; quotes it (bounded).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +51,37 @@ impl Router {
         })?;
         Ok((target, reference))
     }
+
+    /// `image` as the typed [`ImageRef`] one-shot commands decide on: the
+    /// registry is the upstream it routes to, the repository as routed.
+    pub fn image_ref(&self, image: &str) -> Result<ImageRef, ImageError> {
+        let (target, reference) = self.image(image)?;
+        let registry = self
+            .names
+            .get(target.upstream.0)
+            .cloned()
+            .ok_or_else(|| ImageError {
+                image: shown(image),
+                why: format!("no upstream with index {}", target.upstream.0),
+            })?;
+        Ok(ImageRef::new(registry, target.repository, reference))
+    }
+
+    /// Where an [`ImageRef`] is fetched from: its registry must be a
+    /// configured upstream, as for a request naming it with `?ns=`.
+    pub fn image_target(&self, image: &ImageRef) -> Result<Target, RouteError> {
+        let upstream = self
+            .find(&image.registry)
+            .ok_or_else(|| RouteError::UnconfiguredRegistry(image.registry.to_string()))?;
+        Ok(Target {
+            upstream,
+            repository: image
+                .registry
+                .normalize_repository(image.repository.clone()),
+            client_name: image.repository.as_str().into(),
+            ns: Some(image.registry.clone()),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +119,40 @@ mod tests {
         // A port is not a tag.
         let (t, _) = r.image("registry.test:5000/app").unwrap();
         assert_eq!(t.repository.as_str(), "app");
+    }
+
+    #[test]
+    fn a_typed_image_routes_to_the_target_its_text_does() {
+        let r = router(true);
+        for typed in [
+            "alpine",
+            "docker.io/alpine:3",
+            "registry.test:5000/team/app:1.4",
+            &format!("registry.test:5000/app@{D}"),
+        ] {
+            let image = r.image_ref(typed).unwrap();
+            let (t, reference) = r.image(typed).unwrap();
+            assert_eq!(image.reference, reference, "{typed}");
+            let routed = r.image_target(&image).unwrap();
+            assert_eq!(
+                (routed.upstream, &routed.repository),
+                (t.upstream, &t.repository),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            r.image_ref("alpine").unwrap().to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        let elsewhere = crate::oci::ImageRef::new(
+            "evil.example".parse().unwrap(),
+            "x".parse().unwrap(),
+            Reference::parse("1").unwrap(),
+        );
+        assert_eq!(
+            r.image_target(&elsewhere).unwrap_err().to_string(),
+            "registry 'evil.example' is not a configured upstream of this signgate"
+        );
     }
 
     #[test]

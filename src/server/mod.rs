@@ -1,6 +1,7 @@
 //! Sockets and HTTP: accept connections within `limits:`, serve HTTP/1.1
 //! and HTTP/2 (hyper-util auto), hand every request to [`App::handle`], and
-//! shut down gracefully.
+//! shut down gracefully; and the [`background`] tasks of a serving signgate
+//! (policy reload, store GC, certificate reload).
 //!
 //! Architecture invariant: nothing here parses OCI paths or knows about
 //! signatures; an `accept` error is logged and survived, never unwrapped;
@@ -21,6 +22,7 @@ use crate::proxy::App;
 mod accept;
 mod activity;
 pub mod admin;
+pub mod background;
 pub mod tls;
 
 /// Connections the kernel completes and queues while signgate is at

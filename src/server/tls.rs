@@ -1,10 +1,11 @@
 //! HTTPS for the registry API: rustls from PEM files, HTTP/2 and HTTP/1.1
 //! by ALPN, optional client-certificate authentication (mTLS), and the
-//! certificate reloaded when its files change — no restart.
+//! certificate reloaded when its files change — no restart (polled by
+//! [`super::background`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -12,9 +13,6 @@ use rustls::RootCertStore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
-
-/// How often the certificate files are checked for changes.
-const RELOAD_POLL: Duration = Duration::from_secs(5);
 
 /// The certificate in use, swapped atomically when its files change.
 #[derive(Debug)]
@@ -58,6 +56,11 @@ impl ReloadingCert {
     fn stamp(&self) -> (Option<SystemTime>, Option<SystemTime>) {
         let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         (modified(&self.cert), modified(&self.key))
+    }
+
+    /// The certificate file, as configured.
+    pub fn cert_file(&self) -> &Path {
+        &self.cert
     }
 
     /// Reload if the files changed; a broken pair keeps the current one.
@@ -117,20 +120,6 @@ pub fn acceptor(config: &TlsConfig) -> Result<(TlsAcceptor, Arc<ReloadingCert>),
     let mut server = builder.with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((TlsAcceptor::from(Arc::new(server)), cert))
-}
-
-/// Keep `cert` fresh: poll its files, log reloads and failures.
-pub async fn watch(cert: Arc<ReloadingCert>) {
-    loop {
-        tokio::time::sleep(RELOAD_POLL).await;
-        match cert.reload_if_changed() {
-            Ok(true) => tracing::info!(cert = %cert.cert.display(), "tls certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "tls certificate reload failed: keeping the current one")
-            }
-        }
-    }
 }
 
 /// `signgate tls self-signed DIR`: a CA and a server certificate for

@@ -1,0 +1,46 @@
+//! What every command that runs the pipeline loads first: the config, its
+//! policies, and a runtime — or the exit code, after saying why not.
+
+use std::path::Path;
+
+use signgate::config::Config;
+use signgate::policy::PolicySet;
+
+use super::Exit;
+
+/// Config (the embedded default without a path) and its policies; exit 64
+/// on a problem, each printed.
+pub fn config_and_policies(config_path: Option<&Path>) -> Result<(Config, PolicySet), Exit> {
+    let config = match config_path {
+        Some(path) => Config::load(path),
+        None => Config::embedded_default(),
+    };
+    let config = config.map_err(|errors| {
+        eprint!("{errors}");
+        Exit::Config
+    })?;
+    let policies = signgate::policy::load_configured(&config).map_err(|errors| {
+        eprintln!("{errors}");
+        Exit::Config
+    })?;
+    Ok((config, policies))
+}
+
+/// Config, policies and a runtime for a one-shot command (exit 2 on error).
+pub fn one_shot(
+    config_path: Option<&Path>,
+) -> Result<(Config, PolicySet, tokio::runtime::Runtime), Exit> {
+    let (config, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
+    let runtime = runtime().map_err(|_| Exit::Error)?;
+    Ok((config, policies, runtime))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("signgate: cannot start the runtime: {e}");
+            Exit::Failed
+        })
+}
