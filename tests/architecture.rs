@@ -156,12 +156,22 @@ fn every_module_keeps_its_invariants() {
     let mut out = String::new();
     for rule in RULES {
         if !modules.contains(rule.module) {
-            writeln!(out, "src/{}: no such module: the rule \"{}\" binds nothing", rule.module, rule.reason).unwrap();
+            writeln!(
+                out,
+                "src/{}: no such module: the rule \"{}\" binds nothing",
+                rule.module, rule.reason
+            )
+            .unwrap();
         }
         if let Check::NoIo { except } = rule.check {
             for file in except {
                 if !root.join(file).is_file() {
-                    writeln!(out, "{file}: no such file: the I/O edge of {} is elsewhere", rule.module).unwrap();
+                    writeln!(
+                        out,
+                        "{file}: no such file: the I/O edge of {} is elsewhere",
+                        rule.module
+                    )
+                    .unwrap();
                 }
             }
         }
@@ -183,17 +193,29 @@ fn every_module_keeps_its_invariants() {
                 });
                 match debt {
                     Some(i) => used[i] = true,
-                    None => writeln!(out, "{}:{}: {} -> {shown}: {}", file.rel, edge.line, rule.module, rule.reason).unwrap(),
+                    None => writeln!(
+                        out,
+                        "{}:{}: {} -> {shown}: {}",
+                        file.rel, edge.line, rule.module, rule.reason
+                    )
+                    .unwrap(),
                 }
             }
         }
     }
     for (i, (file, prefix, why)) in KNOWN_DEBT.iter().enumerate() {
         if !used[i] {
-            writeln!(out, "{file}: the known debt {prefix} is paid ({why}): delete it from KNOWN_DEBT").unwrap();
+            writeln!(
+                out,
+                "{file}: the known debt {prefix} is paid ({why}): delete it from KNOWN_DEBT"
+            )
+            .unwrap();
         }
     }
-    assert!(out.is_empty(), "architecture invariants violated (tests/architecture.rs):\n{out}");
+    assert!(
+        out.is_empty(),
+        "architecture invariants violated (tests/architecture.rs):\n{out}"
+    );
 }
 
 fn violates(rule: &Rule, file: &SourceFile, path: &[String]) -> bool {
@@ -211,7 +233,9 @@ fn violates(rule: &Rule, file: &SourceFile, path: &[String]) -> bool {
         }
         Check::NoIo { except } => {
             !except.contains(&file.rel.as_str())
-                && IO.iter().any(|io| path.len() >= io.len() && path.iter().zip(io.iter()).all(|(a, b)| a == b))
+                && IO.iter().any(|io| {
+                    path.len() >= io.len() && path.iter().zip(io.iter()).all(|(a, b)| a == b)
+                })
         }
     }
 }
@@ -241,7 +265,13 @@ fn crate_files(root: &Path) -> Vec<SourceFile> {
     let mut files = BTreeMap::new();
     for crate_root in ["src/lib.rs", "src/main.rs"] {
         if root.join(crate_root).is_file() {
-            walk(root, PathBuf::from(crate_root), Vec::new(), false, &mut files);
+            walk(
+                root,
+                PathBuf::from(crate_root),
+                Vec::new(),
+                false,
+                &mut files,
+            );
         }
     }
     let mut all = Vec::new();
@@ -253,13 +283,27 @@ fn crate_files(root: &Path) -> Vec<SourceFile> {
             let text = std::fs::read_to_string(&path).unwrap();
             let test = is_test_name(&module);
             let scan = scan(&text, &module);
-            files.insert(rel.clone(), SourceFile { rel, module, test, scan });
+            files.insert(
+                rel.clone(),
+                SourceFile {
+                    rel,
+                    module,
+                    test,
+                    scan,
+                },
+            );
         }
     }
     files.into_values().collect()
 }
 
-fn walk(root: &Path, rel: PathBuf, module: Vec<String>, test: bool, files: &mut BTreeMap<String, SourceFile>) {
+fn walk(
+    root: &Path,
+    rel: PathBuf,
+    module: Vec<String>,
+    test: bool,
+    files: &mut BTreeMap<String, SourceFile>,
+) {
     let key = rel.to_string_lossy().replace('\\', "/");
     if files.contains_key(&key) {
         return;
@@ -268,10 +312,25 @@ fn walk(root: &Path, rel: PathBuf, module: Vec<String>, test: bool, files: &mut 
     let scan = scan(&text, &module);
     let test = test || is_test_name(&module);
     let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-    let owns_dir = matches!(rel.file_name().and_then(|n| n.to_str()), Some("lib.rs" | "main.rs" | "mod.rs"));
-    let children_dir = if owns_dir { dir.clone() } else { dir.join(rel.file_stem().unwrap_or_default()) };
+    let owns_dir = matches!(
+        rel.file_name().and_then(|n| n.to_str()),
+        Some("lib.rs" | "main.rs" | "mod.rs")
+    );
+    let children_dir = if owns_dir {
+        dir.clone()
+    } else {
+        dir.join(rel.file_stem().unwrap_or_default())
+    };
     let decls = scan.mods.clone();
-    files.insert(key.clone(), SourceFile { rel: key, module: module.clone(), test, scan });
+    files.insert(
+        key.clone(),
+        SourceFile {
+            rel: key,
+            module: module.clone(),
+            test,
+            scan,
+        },
+    );
     for decl in decls {
         let child = match &decl.path_attr {
             Some(p) => dir.join(p),
@@ -296,8 +355,16 @@ fn walk(root: &Path, rel: PathBuf, module: Vec<String>, test: bool, files: &mut 
 }
 
 fn module_by_location(rel: &str) -> Vec<String> {
-    let mut parts: Vec<String> = rel.trim_start_matches("src/").trim_end_matches(".rs").split('/').map(str::to_owned).collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    let mut parts: Vec<String> = rel
+        .trim_start_matches("src/")
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -319,7 +386,10 @@ fn list_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap()
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 // === the scanner ===
@@ -529,7 +599,11 @@ fn scan(src: &str, module: &[String]) -> Scan {
     while i < toks.len() {
         let line = toks[i].1;
         let in_test = frames.iter().any(|f| f.test) || item_test.is_some();
-        let current: Vec<String> = module.iter().cloned().chain(frames.iter().filter_map(|f| f.module.clone())).collect();
+        let current: Vec<String> = module
+            .iter()
+            .cloned()
+            .chain(frames.iter().filter_map(|f| f.module.clone()))
+            .collect();
         match &toks[i].0 {
             Tok::Punct('#') => {
                 let mut j = i + 1;
@@ -539,7 +613,9 @@ fn scan(src: &str, module: &[String]) -> Scan {
                 if tok(j) == Some(&Tok::Punct('[')) {
                     let end = matching(&toks, j, '[', ']');
                     let inner: Vec<&Tok> = toks[j + 1..end].iter().map(|(t, _)| t).collect();
-                    if let [Tok::Ident(cfg), Tok::Punct('('), Tok::Ident(test), Tok::Punct(')')] = inner.as_slice() {
+                    if let [Tok::Ident(cfg), Tok::Punct('('), Tok::Ident(test), Tok::Punct(')')] =
+                        inner.as_slice()
+                    {
                         attr_test |= cfg == "cfg" && test == "test";
                     }
                     if let [Tok::Ident(p), Tok::Punct('='), Tok::Str(file)] = inner.as_slice() {
@@ -554,7 +630,10 @@ fn scan(src: &str, module: &[String]) -> Scan {
             Tok::Punct('{') => {
                 let opens_mod = i >= 2 && ident(i - 2) == Some("mod");
                 let name = opens_mod.then(|| ident(i - 1).unwrap_or_default().to_owned());
-                let test = in_test || name.as_deref().is_some_and(|n| n == "tests" || n.ends_with("_tests"));
+                let test = in_test
+                    || name
+                        .as_deref()
+                        .is_some_and(|n| n == "tests" || n.ends_with("_tests"));
                 frames.push(Frame { module: name, test });
             }
             Tok::Punct('}') => {
@@ -592,7 +671,9 @@ fn scan(src: &str, module: &[String]) -> Scan {
                 }
             }
             i = j;
-        } else if matches!(tok(i), Some(Tok::Ident(_)) | Some(Tok::Sep)) && !(i > 0 && tok(i - 1) == Some(&Tok::Sep)) {
+        } else if matches!(tok(i), Some(Tok::Ident(_)) | Some(Tok::Sep))
+            && !(i > 0 && tok(i - 1) == Some(&Tok::Sep))
+        {
             // A path in an expression or type: identifiers joined by `::`.
             let mut j = i;
             if tok(j) == Some(&Tok::Sep) {
@@ -639,7 +720,12 @@ fn matching(toks: &[(Tok, usize)], open: usize, l: char, r: char) -> usize {
 
 /// Reads one use tree at `*j` below `prefix`: `a::b`, `a::{b, c::d}`,
 /// `a::*`, `a as b`, `{self, x}`. Leaves `*j` after the tree.
-fn use_tree(toks: &[(Tok, usize)], j: &mut usize, mut prefix: Vec<String>, out: &mut Vec<(Vec<String>, usize)>) {
+fn use_tree(
+    toks: &[(Tok, usize)],
+    j: &mut usize,
+    mut prefix: Vec<String>,
+    out: &mut Vec<(Vec<String>, usize)>,
+) {
     let tok = |i: usize| toks.get(i).map(|(t, _)| t);
     let line = |i: usize| toks.get(i).map_or(0, |(_, l)| *l);
     if tok(*j) == Some(&Tok::Sep) {
@@ -720,21 +806,42 @@ mod scanner {
 
     fn paths(src: &str, module: &[&str]) -> Vec<String> {
         let module: Vec<String> = module.iter().map(|s| s.to_string()).collect();
-        scan(src, &module).edges.iter().map(|e| e.path.join("::")).filter(|p| p.starts_with("crate") || p.starts_with("std")).collect()
+        scan(src, &module)
+            .edges
+            .iter()
+            .map(|e| e.path.join("::"))
+            .filter(|p| p.starts_with("crate") || p.starts_with("std"))
+            .collect()
     }
 
     #[test]
     fn groups_self_globs_and_renames_expand() {
         let got = paths("pub use crate::{a, b::{self, c as d, *}, e::f};", &[]);
-        assert_eq!(got, ["crate::a", "crate::b", "crate::b::c", "crate::b", "crate::e::f"]);
+        assert_eq!(
+            got,
+            [
+                "crate::a",
+                "crate::b",
+                "crate::b::c",
+                "crate::b",
+                "crate::e::f"
+            ]
+        );
     }
 
     #[test]
     fn a_multi_line_use_keeps_each_leaf_line() {
         let src = "use crate::upstream::{\n    Manifest,\n    UpstreamError,\n};\n";
         let edges = scan(src, &[]).edges;
-        let lines: Vec<(String, usize)> = edges.iter().map(|e| (e.path.join("::"), e.line)).collect();
-        assert_eq!(lines, [("crate::upstream::Manifest".to_owned(), 2), ("crate::upstream::UpstreamError".to_owned(), 3)]);
+        let lines: Vec<(String, usize)> =
+            edges.iter().map(|e| (e.path.join("::"), e.line)).collect();
+        assert_eq!(
+            lines,
+            [
+                ("crate::upstream::Manifest".to_owned(), 2),
+                ("crate::upstream::UpstreamError".to_owned(), 3)
+            ]
+        );
     }
 
     #[test]
@@ -755,50 +862,119 @@ mod scanner {
     #[test]
     fn qualified_paths_in_expressions_count() {
         let src = "fn f() { let d = crate::oci::Digest::sha256_of(b\"x\"); std::fs::read(p); x.y(); Vec::<u8>::new(); }";
-        assert_eq!(paths(src, &[]), ["crate::oci::Digest::sha256_of", "std::fs::read"]);
+        assert_eq!(
+            paths(src, &[]),
+            ["crate::oci::Digest::sha256_of", "std::fs::read"]
+        );
     }
 
     #[test]
     fn super_and_self_resolve_against_the_module_and_inline_mods() {
         let src = "use super::trust::TrustRoot;\nuse self::key::K;\nmod inner { use super::super::oci::X; }";
-        assert_eq!(paths(src, &["verify", "pki"]), ["crate::verify::trust::TrustRoot", "crate::verify::pki::key::K", "crate::verify::oci::X"]);
+        assert_eq!(
+            paths(src, &["verify", "pki"]),
+            [
+                "crate::verify::trust::TrustRoot",
+                "crate::verify::pki::key::K",
+                "crate::verify::oci::X"
+            ]
+        );
     }
 
     #[test]
     fn cfg_test_items_and_tests_modules_are_marked() {
         let src = "#[cfg(test)]\nuse crate::a::A;\nuse crate::b::B;\n#[cfg(test)]\nfn t() { crate::c::C; }\nfn p() { crate::d::D; }\nmod tests { use crate::e::E; }\n#[cfg(test)]\n#[path = \"x_tests.rs\"]\nmod x;\nmod y;";
         let scan = scan(src, &[]);
-        let marked: Vec<(String, bool)> = scan.edges.iter().map(|e| (e.path.join("::"), e.test)).collect();
+        let marked: Vec<(String, bool)> = scan
+            .edges
+            .iter()
+            .map(|e| (e.path.join("::"), e.test))
+            .collect();
         assert_eq!(
             marked,
-            [("crate::a::A", true), ("crate::b::B", false), ("crate::c::C", true), ("crate::d::D", false), ("crate::e::E", true)]
-                .map(|(p, t)| (p.to_owned(), t))
+            [
+                ("crate::a::A", true),
+                ("crate::b::B", false),
+                ("crate::c::C", true),
+                ("crate::d::D", false),
+                ("crate::e::E", true)
+            ]
+            .map(|(p, t)| (p.to_owned(), t))
         );
-        let mods: Vec<(String, Option<String>, bool)> = scan.mods.iter().map(|m| (m.name.clone(), m.path_attr.clone(), m.test)).collect();
-        assert_eq!(mods, [("x".to_owned(), Some("x_tests.rs".to_owned()), true), ("y".to_owned(), None, false)]);
+        let mods: Vec<(String, Option<String>, bool)> = scan
+            .mods
+            .iter()
+            .map(|m| (m.name.clone(), m.path_attr.clone(), m.test))
+            .collect();
+        assert_eq!(
+            mods,
+            [
+                ("x".to_owned(), Some("x_tests.rs".to_owned()), true),
+                ("y".to_owned(), None, false)
+            ]
+        );
     }
 
     #[test]
     fn a_forbidden_edge_is_reported_and_an_allowed_one_is_not() {
         let file = |src: &str, rel: &str, module: &[&str]| {
             let module: Vec<String> = module.iter().map(|s| s.to_string()).collect();
-            SourceFile { rel: rel.to_owned(), scan: scan(src, &module), module, test: false }
+            SourceFile {
+                rel: rel.to_owned(),
+                scan: scan(src, &module),
+                module,
+                test: false,
+            }
         };
-        let verify = RULES.iter().find(|r| r.module == "verify" && matches!(r.check, Check::NotCrate(_))).unwrap();
-        let io = RULES.iter().find(|r| r.module == "policy" && matches!(r.check, Check::NoIo { .. })).unwrap();
-        let bad = file("use crate::upstream::Upstream;", "src/verify/key.rs", &["verify", "key"]);
-        let good = file("use crate::oci::Digest; use super::trust::TrustRoot;", "src/verify/key.rs", &["verify", "key"]);
-        assert!(bad.scan.edges.iter().any(|e| violates(verify, &bad, &e.path)));
-        assert!(!good.scan.edges.iter().any(|e| violates(verify, &good, &e.path)));
+        let verify = RULES
+            .iter()
+            .find(|r| r.module == "verify" && matches!(r.check, Check::NotCrate(_)))
+            .unwrap();
+        let io = RULES
+            .iter()
+            .find(|r| r.module == "policy" && matches!(r.check, Check::NoIo { .. }))
+            .unwrap();
+        let bad = file(
+            "use crate::upstream::Upstream;",
+            "src/verify/key.rs",
+            &["verify", "key"],
+        );
+        let good = file(
+            "use crate::oci::Digest; use super::trust::TrustRoot;",
+            "src/verify/key.rs",
+            &["verify", "key"],
+        );
+        assert!(bad
+            .scan
+            .edges
+            .iter()
+            .any(|e| violates(verify, &bad, &e.path)));
+        assert!(!good
+            .scan
+            .edges
+            .iter()
+            .any(|e| violates(verify, &good, &e.path)));
         let read = "fn f() { std::fs::read_to_string(p); }";
         let pure = file(read, "src/policy/evaluate.rs", &["policy", "evaluate"]);
         let edge = file(read, POLICY_IO_EDGE, &["policy", "source"]);
         assert!(pure.scan.edges.iter().any(|e| violates(io, &pure, &e.path)));
         assert!(!edge.scan.edges.iter().any(|e| violates(io, &edge, &e.path)));
-        let types = RULES.iter().find(|r| matches!(r.check, Check::TypesOnly(_))).unwrap();
-        let evidence = file("use crate::signature::{self, Discovered, discover, MAX_MATERIAL_BYTES};", "src/policy/evaluate.rs", &["policy", "evaluate"]);
-        let flagged: Vec<String> =
-            evidence.scan.edges.iter().filter(|e| violates(types, &evidence, &e.path)).map(|e| e.path.join("::")).collect();
+        let types = RULES
+            .iter()
+            .find(|r| matches!(r.check, Check::TypesOnly(_)))
+            .unwrap();
+        let evidence = file(
+            "use crate::signature::{self, Discovered, discover, MAX_MATERIAL_BYTES};",
+            "src/policy/evaluate.rs",
+            &["policy", "evaluate"],
+        );
+        let flagged: Vec<String> = evidence
+            .scan
+            .edges
+            .iter()
+            .filter(|e| violates(types, &evidence, &e.path))
+            .map(|e| e.path.join("::"))
+            .collect();
         assert_eq!(flagged, ["crate::signature", "crate::signature::discover"]);
     }
 }
