@@ -145,3 +145,7 @@ impl ProxyError {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "error_snapshots.rs"]
+mod snapshots;
