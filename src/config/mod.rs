@@ -304,4 +304,6 @@ impl fmt::Debug for Credentials {
 }
 
 #[cfg(test)]
+mod diagnostics_tests;
+#[cfg(test)]
 mod tests;

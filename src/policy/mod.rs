@@ -217,4 +217,6 @@ pub fn image_name(registry: &RegistryName, repository: &Repository) -> String {
 }
 
 #[cfg(test)]
+mod diagnostics_tests;
+#[cfg(test)]
 mod tests;
