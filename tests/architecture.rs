@@ -123,6 +123,21 @@ const RULES: &[Rule] = &[
         check: Check::NotCrate(&["policy", "proxy", "cache", "signature", "verify"]),
         reason: "upstream fetches bytes: it never consults policy, the gate's caches or verification",
     },
+    Rule {
+        module: "store",
+        check: Check::NotCrate(&["upstream", "signature", "verify", "policy", "proxy", "cache", "server"]),
+        reason: "the store keeps bytes under their digest and decides nothing about trust; upstream uses it, not the reverse",
+    },
+    Rule {
+        module: "mirror",
+        check: Check::NotCrate(&["upstream", "signature"]),
+        reason: "mirror takes manifests and blobs only through the App, so everything it copies passed the gate",
+    },
+    Rule {
+        module: "doctor",
+        check: Check::OnlyCrate(&["oci", "config"]),
+        reason: "doctor reads a node's runtime configuration, off the request path: it touches nothing of the gate",
+    },
 ];
 
 /// Known edges that break a rule today: (where: a file or a module's
