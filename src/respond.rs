@@ -1,8 +1,11 @@
-//! Building responses: the single place where errors become HTTP (an OCI
-//! error envelope with the right status), and the success builders.
+//! Building responses: the success builders, the one error framing (an OCI
+//! error envelope with its status, from an [`ErrorReply`]), and the names of
+//! the headers signgate writes.
 //!
-//! Architecture invariant: no other module turns an error into a response,
-//! and a manifest response can only be built from an [`Admission`] for the
+//! Architecture invariant: no other module frames an error response (which
+//! error gets which status and code is decided once, in
+//! `proxy::ProxyError::reply`), this module imports nothing of `proxy`, and
+//! a manifest response can only be built from an [`Admission`] for the
 //! exact digest being served.
 // No request may panic: index with `get`, never `[]`.
 #![deny(clippy::indexing_slicing)]
@@ -12,22 +15,74 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
-use crate::oci::{ErrorCode, ErrorEnvelope};
-use crate::proxy::{Placeholder, ProxyError, PLACEHOLDER_MEDIA_TYPE};
-use crate::route::RouteError;
-use crate::upstream::{BlobBody, Manifest, Resource, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
+use crate::oci::{Digest, ErrorCode, ErrorEnvelope};
+pub use crate::upstream::DOCKER_CONTENT_DIGEST;
+use crate::upstream::{BlobBody, Manifest};
 use crate::verify::Admission;
 
 /// Set on a manifest admitted as a proven signature artifact (material, not
 /// an image): `mirror` refuses to export it as one.
-pub const ADMISSION_HEADER: &str = "signgate-admission";
+pub const ADMISSION_HEADER: HeaderName = HeaderName::from_static("signgate-admission");
+
+/// Set when the answer came from the local store, not the upstream.
+pub const SERVED_FROM: HeaderName = HeaderName::from_static("signgate-served-from");
+
+/// The distribution spec's header: the referrers list was filtered by
+/// `artifactType` as asked.
+pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// The distribution spec's API version header, on every answer.
+pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
 pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::upstream::FileBody>>;
 
-const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const REGISTRY_2_0: HeaderValue = HeaderValue::from_static("registry/2.0");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The methods signgate serves: the `Allow` of a `405`.
+pub const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD");
+
+/// What a client is told about an error: the status, the OCI code, the
+/// public message and detail, and the headers that go with them. Chosen by
+/// the one mapping (`proxy::ProxyError::reply`), framed by [`error`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorReply {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    /// Public: never credentials, upstream URLs or internal detail.
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+    /// `Allow` (on a `405`).
+    pub allow: Option<HeaderValue>,
+    /// `Retry-After`, passed on from a rate-limited upstream.
+    pub retry_after: Option<HeaderValue>,
+}
+
+// === impl ErrorReply ===
+
+impl ErrorReply {
+    /// An error with no detail and no extra header.
+    pub fn new(status: StatusCode, code: ErrorCode, message: String) -> ErrorReply {
+        ErrorReply {
+            status,
+            code,
+            message,
+            detail: None,
+            allow: None,
+            retry_after: None,
+        }
+    }
+
+    /// A bug: the client learns only that, the logs get the rest.
+    pub fn internal() -> ErrorReply {
+        ErrorReply::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unknown,
+            "signgate: internal error".to_owned(),
+        )
+    }
+}
 
 /// A response with a small body; HEAD keeps the headers, drops the body.
 pub fn bytes(
@@ -67,10 +122,7 @@ pub fn manifest(
     if admission.digest() != manifest.digest() {
         // Unreachable by construction; refusing is the only safe answer.
         tracing::error!(admitted = %admission.digest(), serving = %manifest.digest(), "admission does not match the manifest");
-        return error(
-            &ProxyError::Internal("admission does not match the manifest".into()),
-            head,
-        );
+        return error(&ErrorReply::internal(), head);
     }
     let mut response = bytes(
         StatusCode::OK,
@@ -96,16 +148,17 @@ pub fn manifest(
 /// digest, type and size of a placeholder (never the denied manifest's own
 /// digest, which a runtime holding it would use without asking again), so
 /// the client's `GET` by that digest receives the denial with its reason.
-pub fn placeholder_head(placeholder: &Placeholder) -> Response<ResponseBody> {
+pub fn placeholder_head(
+    media_type: &'static str,
+    digest: &Digest,
+    size: usize,
+) -> Response<ResponseBody> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
     let headers = response.headers_mut();
     headers.insert(API_VERSION, REGISTRY_2_0);
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(PLACEHOLDER_MEDIA_TYPE),
-    );
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(placeholder.size()));
-    if let Ok(digest) = HeaderValue::from_str(placeholder.digest().as_str()) {
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(digest) = HeaderValue::from_str(digest.as_str()) {
         headers.insert(DOCKER_CONTENT_DIGEST, digest);
     }
     response
@@ -124,92 +177,17 @@ pub fn blob(
     response
 }
 
-/// Turn any error on the request path into an OCI error response.
-pub fn error(err: &ProxyError, head: bool) -> Response<ResponseBody> {
-    let (status, code) = status_and_code(err);
-    let message = match err {
-        // Details of internal errors stay in the logs.
-        ProxyError::Internal(_) => "signgate: internal error".to_owned(),
-        other => format!("signgate: {other}"),
-    };
-    let detail = match err {
-        ProxyError::Denied(denial) => Some(denial.detail()),
-        _ => None,
-    };
-    let body = ErrorEnvelope::new(code, &message, detail.as_ref()).to_json();
-    let mut response = bytes(status, JSON, Bytes::from(body), head);
+/// Frame an error as an OCI error response: the envelope with its status
+/// and the reply's headers.
+pub fn error(reply: &ErrorReply, head: bool) -> Response<ResponseBody> {
+    let body = ErrorEnvelope::new(reply.code, &reply.message, reply.detail.as_ref()).to_json();
+    let mut response = bytes(reply.status, JSON, Bytes::from(body), head);
     let headers = response.headers_mut();
-    match err {
-        ProxyError::Route(RouteError::MethodNotAllowed(_)) => {
-            headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        }
-        ProxyError::Upstream(e) => {
-            if let UpstreamErrorKind::RateLimited {
-                retry_after: Some(r),
-            } = &e.kind
-            {
-                if let Ok(v) = HeaderValue::from_str(r) {
-                    headers.insert(RETRY_AFTER, v);
-                }
-            }
-        }
-        _ => {}
+    if let Some(allow) = &reply.allow {
+        headers.insert(ALLOW, allow.clone());
+    }
+    if let Some(retry_after) = &reply.retry_after {
+        headers.insert(RETRY_AFTER, retry_after.clone());
     }
     response
-}
-
-fn status_and_code(err: &ProxyError) -> (StatusCode, ErrorCode) {
-    match err {
-        ProxyError::Route(e) => match e {
-            RouteError::NotFound(_) | RouteError::NoDefaultUpstream => {
-                (StatusCode::NOT_FOUND, ErrorCode::NameUnknown)
-            }
-            RouteError::MethodNotAllowed(_) => {
-                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::Unsupported)
-            }
-            RouteError::Name(_) => (StatusCode::BAD_REQUEST, ErrorCode::NameInvalid),
-            RouteError::Reference(crate::oci::ReferenceError::Tag(_)) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid)
-            }
-            RouteError::Reference(crate::oci::ReferenceError::Digest(_))
-            | RouteError::Digest(_) => (StatusCode::BAD_REQUEST, ErrorCode::DigestInvalid),
-            RouteError::UnconfiguredRegistry(_) => (StatusCode::FORBIDDEN, ErrorCode::Denied),
-            RouteError::Query(..) => (StatusCode::BAD_REQUEST, ErrorCode::Unsupported),
-        },
-        ProxyError::Upstream(e) => match &e.kind {
-            UpstreamErrorKind::NotFound { resource, .. } => (
-                StatusCode::NOT_FOUND,
-                match resource {
-                    Resource::Manifest | Resource::Tag => ErrorCode::ManifestUnknown,
-                    Resource::Blob => ErrorCode::BlobUnknown,
-                    Resource::Repository | Resource::Referrers => ErrorCode::NameUnknown,
-                },
-            ),
-            UpstreamErrorKind::Unauthorized(_) | UpstreamErrorKind::Token(_) => {
-                (StatusCode::BAD_GATEWAY, ErrorCode::Unauthorized)
-            }
-            UpstreamErrorKind::RateLimited { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
-            }
-            UpstreamErrorKind::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Unknown),
-            UpstreamErrorKind::DigestMismatch { .. } => {
-                (StatusCode::BAD_GATEWAY, ErrorCode::DigestInvalid)
-            }
-            UpstreamErrorKind::TooLarge {
-                what: "manifest", ..
-            }
-            | UpstreamErrorKind::Unreadable { .. } => {
-                (StatusCode::BAD_GATEWAY, ErrorCode::ManifestInvalid)
-            }
-            UpstreamErrorKind::TooLarge { .. } => (StatusCode::BAD_GATEWAY, ErrorCode::SizeInvalid),
-            UpstreamErrorKind::Status(..)
-            | UpstreamErrorKind::Connect(_)
-            | UpstreamErrorKind::BadResponse(_) => (StatusCode::BAD_GATEWAY, ErrorCode::Unknown),
-        },
-        ProxyError::Denied(_) | ProxyError::BlobNotAdmitted { .. } => {
-            (StatusCode::FORBIDDEN, ErrorCode::Denied)
-        }
-        ProxyError::ArtifactBlob { .. } => (StatusCode::BAD_GATEWAY, ErrorCode::Unknown),
-        ProxyError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown),
-    }
 }

@@ -50,7 +50,7 @@ fn check(router: &Router, s: &str) {
             assert!(target.repository.as_str().parse::<Repository>().is_ok());
         }
         Err(e) => {
-            let response = signgate::respond::error(&ProxyError::Route(e), false);
+            let response = ProxyError::Route(e).response(false);
             assert!(response.status().is_client_error());
             let length = response
                 .headers()

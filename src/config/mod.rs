@@ -306,4 +306,6 @@ impl fmt::Debug for Credentials {
 }
 
 #[cfg(test)]
+mod diagnostics_tests;
+#[cfg(test)]
 mod tests;

@@ -220,4 +220,6 @@ pub fn image_name(registry: &RegistryName, repository: &Repository) -> String {
 }
 
 #[cfg(test)]
+mod diagnostics_tests;
+#[cfg(test)]
 mod tests;

@@ -133,7 +133,7 @@ impl App {
         let mut out = HeaderMap::new();
         out.insert(CONTENT_LENGTH, HeaderValue::from(size));
         out.insert(
-            "signgate-served-from",
+            respond::SERVED_FROM,
             HeaderValue::from_static("local-store"),
         );
         octet_stream(&mut out, digest);

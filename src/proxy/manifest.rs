@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Response};
 use std::net::SocketAddr;
 
 use super::image::{AdmittedImage, ImageVerdict};
-use super::{App, ProxyError};
+use super::{App, ProxyError, PLACEHOLDER_MEDIA_TYPE};
 use crate::config::HeadDenials;
 use crate::oci::{Reference, DEFAULT_MANIFEST_ACCEPT};
 use crate::respond::{self, ResponseBody};
@@ -50,7 +50,7 @@ impl App {
                 }
                 if from_local_store {
                     response.headers_mut().insert(
-                        "signgate-served-from",
+                        respond::SERVED_FROM,
                         HeaderValue::from_static("local-store"),
                     );
                 }
@@ -75,7 +75,11 @@ impl App {
                 ) {
                     Some(placeholder) => {
                         tracing::info!(digest = %denial.digest, placeholder = %placeholder.digest(), "denied manifest: HEAD answered with a placeholder, its GET is denied (head-denials: defer-to-get)");
-                        Ok(respond::placeholder_head(&placeholder))
+                        Ok(respond::placeholder_head(
+                            PLACEHOLDER_MEDIA_TYPE,
+                            placeholder.digest(),
+                            placeholder.size(),
+                        ))
                     }
                     None => Err(ProxyError::Denied(denial)),
                 }

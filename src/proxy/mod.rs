@@ -190,7 +190,7 @@ impl App {
                         }
                         other => tracing::warn!(error = %other, "request failed"),
                     }
-                    respond::error(&e, head)
+                    e.response(head)
                 }
             };
             self.metrics.request(route, response.status().as_u16());

@@ -61,7 +61,7 @@ impl App {
         );
         if referrers.filtered {
             response.headers_mut().insert(
-                "oci-filters-applied",
+                respond::OCI_FILTERS_APPLIED,
                 HeaderValue::from_static("artifactType"),
             );
         }

@@ -208,7 +208,7 @@ fn multibyte_text_at_every_cut_gets_a_typed_error_never_a_panic() {
             let message = err.to_string();
             // Quoted client text is bounded (and cut at a char boundary).
             assert!(message.len() < 600, "{path}: {} bytes", message.len());
-            let response = crate::respond::error(&crate::proxy::ProxyError::Route(err), false);
+            let response = crate::proxy::ProxyError::Route(err).response(false);
             assert!(response.status().is_client_error(), "{path}");
         }
         for query in [

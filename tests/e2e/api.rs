@@ -6,7 +6,7 @@ use http::Method;
 use crate::support::http::{get, send};
 use crate::support::image::{self, Layout};
 use crate::support::signgate::{Signgate, Up};
-use crate::world;
+use crate::support::world::world;
 
 fn signgate() -> Signgate {
     Signgate::start(

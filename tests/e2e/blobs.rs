@@ -13,7 +13,7 @@ use crate::support::fake::{not_found, reply, Dripping, Fake};
 use crate::support::http::{send, stream};
 use crate::support::image::sha256;
 use crate::support::signgate::{Signgate, Up};
-use crate::{world, BIG};
+use crate::support::world::{world, BIG};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streaming_a_64_mib_blob_keeps_memory_flat_and_bytes_exact() {

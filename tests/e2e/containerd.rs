@@ -3,16 +3,9 @@
 //! containerd's fallback — which is why `deploy/containerd/` ships the
 //! former.
 
-use crate::enforce::{enforcing, signed_world};
-use crate::support::containerd::{hosts_dir, Containerd};
-
-pub(crate) fn as_server(signgate: &str) -> String {
-    format!("server = \"http://{signgate}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
-}
-
-fn as_mirror(signgate: &str, registry: &str) -> String {
-    format!("server = \"http://{registry}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
-}
+use crate::support::containerd::{as_mirror, as_server, hosts_dir, Containerd};
+use crate::support::enforce::enforcing;
+use crate::support::signed::signed_world;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn containerd_pulls_signed_images_and_is_refused_unsigned_ones_without_fallback() {
@@ -75,7 +68,7 @@ async fn as_a_mere_mirror_host_signgate_is_bypassed_by_containerds_fallback() {
 async fn with_head_denials_deferred_containerd_users_see_signgates_reason() {
     let w = signed_world();
     let dir = tempfile::tempdir().unwrap();
-    crate::enforce::write_policy(dir.path(), &w.trusted.public_pem(), "");
+    crate::support::enforce::write_policy(dir.path(), &w.trusted.public_pem(), "");
     let sg = crate::support::signgate::Signgate::start(
         &[crate::support::signgate::Up::new("registry.test", &w.registry.url()).default()],
         &format!(

@@ -26,14 +26,15 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::enforce::{enforcing, signed_world};
 use crate::support::containerd::Containerd;
 use crate::support::disguise::{
     self, ctr, ctr_pull, ctr_run, hosts_toml, Disguise, Disguised, Podman, PodmanVersion, BUNDLE,
     DSSE, SIMPLE_SIGNING,
 };
+use crate::support::enforce::enforcing;
 use crate::support::http::send;
 use crate::support::image::{OCI_INDEX, OCI_MANIFEST};
+use crate::support::signed::signed_world;
 use crate::support::signgate::Signgate;
 
 /// Every disguise, pushed once into the enforcing world's registry.
@@ -347,7 +348,7 @@ async fn mirror_refuses_every_disguise_and_exports_none_as_an_image() {
     let work = tempfile::tempdir().unwrap();
     let policies = work.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
-    crate::enforce::write_policy(&policies, &w.trusted.public_pem(), "");
+    crate::support::enforce::write_policy(&policies, &w.trusted.public_pem(), "");
     let config = work.path().join("signgate.yaml");
     std::fs::write(
         &config,

@@ -6,10 +6,11 @@
 
 use http::{Method, StatusCode};
 
-use crate::enforce::{denial_of, enforcing, pull, signed_world, write_policy};
+use crate::support::enforce::{denial_of, enforcing, pull, write_policy};
 use crate::support::fake::{not_found, reply, Fake};
 use crate::support::http::{get, send};
 use crate::support::image::{self, sha256, tar, tar_gz, Layout, OCI_MANIFEST};
+use crate::support::signed::signed_world;
 use crate::support::signgate::{Signgate, Up};
 
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::containerd::as_server;
+use crate::support::containerd::as_server;
 use crate::support::containerd::{hosts_dir, Containerd};
 use crate::support::cosign::KeyPair;
 use crate::support::http::{send, Reply};

@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 use serde_json::{json, Value};
 
-use crate::sigstore_ca::{cosign_verify, push_image, run_cosign, Trust};
 use crate::support::cosign::KeyPair;
+use crate::support::cosign::{cosign_verify, cosign_with as run_cosign, Trust};
 use crate::support::http::send;
+use crate::support::image::push_image;
 use crate::support::image::{sha256, OCI_INDEX, OCI_MANIFEST};
 use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::signgate::{Signgate, Up};
@@ -47,7 +48,7 @@ pub struct Keyless {
     pub dir: tempfile::TempDir,
 }
 
-use crate::enforce::block_on;
+use crate::support::block_on;
 
 fn rfc3339(ago: Duration) -> String {
     humantime::format_rfc3339_seconds(SystemTime::now() - ago).to_string()
@@ -533,10 +534,10 @@ spec:
 }
 
 async fn pull(sg: &Signgate, repo: &str) -> crate::support::http::Reply {
-    crate::enforce::pull(sg, repo, "v1").await
+    crate::support::enforce::pull(sg, repo, "v1").await
 }
 
-use crate::enforce::denial_of as denial;
+use crate::support::enforce::denial_of as denial;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keyless_signatures_admit_their_identity_and_nothing_else() {

@@ -68,7 +68,7 @@ async fn sigterm_lets_in_flight_transfers_finish_then_exits() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_one_record_per_request_with_its_fields() {
-    let w = crate::world();
+    let w = crate::support::world::world();
     let sg = Signgate::start_yaml_with_args(
         &format!(
             "no-match-policy: allow\nupstreams:\n  - {{name: registry.test, url: '{}', insecure: true, default: true}}\n",

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::enforce::{enforcing, signed_world};
+use crate::support::enforce::enforcing;
+use crate::support::signed::signed_world;
 
 fn podman(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("podman")

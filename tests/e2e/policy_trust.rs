@@ -10,8 +10,8 @@
 
 use std::process::Command;
 
-use crate::enforce::{denial_of, pull};
-use crate::sigstore_ca::push_image;
+use crate::support::enforce::{denial_of, pull};
+use crate::support::image::push_image;
 use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::signgate::{Signgate, Up};
 use crate::support::sigstore_ca::{push_legacy, LeafIdentity, TestSigstore, ANN_BUNDLE};

@@ -3,7 +3,7 @@
 
 use crate::support::image::{layout_blobs, skopeo};
 use crate::support::signgate::{Signgate, Up};
-use crate::{token_world, world};
+use crate::support::world::{token_world, world};
 
 /// Copy `source` (a `docker://` reference) into a fresh OCI layout.
 fn copy_to_layout(source: &str, all: bool) -> tempfile::TempDir {

@@ -2,8 +2,6 @@
 //! CT log produce material that `sigstore-verify` accepts (and rejects
 //! when it should), and that the real cosign 2.5 verifies.
 
-use std::path::Path;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -14,8 +12,8 @@ use sigstore_verify::{
     CertificateError, Error, TransparencyLogError, VerificationPolicy, VerificationResult, Verifier,
 };
 
-use crate::support::cosign::{self, KeyPair};
-use crate::support::image::{self, Layout};
+use crate::support::cosign::{cosign_verify, cosign_with as run_cosign, KeyPair, Trust};
+use crate::support::image::push_image;
 use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::sigstore_ca::{
     self, cosign_sign_statement, LeafIdentity, LegacyLayer, TestSigstore, ANN_BUNDLE,
@@ -406,77 +404,6 @@ fn expired_leaf_is_rejected() {
 }
 
 // ---- the real cosign ----
-
-pub fn run_cosign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    cosign::cosign_with(dir, args, env)
-}
-
-/// What `cosign verify` is told to trust: CA chain, Rekor key, CT log key.
-pub struct Trust {
-    chain: String,
-    rekor: String,
-    ctlog: String,
-}
-
-impl Trust {
-    pub fn of(ts: &TestSigstore) -> Trust {
-        Trust {
-            chain: ts.ca_chain_pem(),
-            rekor: ts.rekor_public_pem(),
-            ctlog: ts.ctlog_public_pem().unwrap(),
-        }
-    }
-}
-
-/// `cosign verify` offline and in full (chain, SCT, SET) against `trust`.
-pub fn cosign_verify(
-    trust: &Trust,
-    dir: &Path,
-    reference: &str,
-    identity: &str,
-    issuer: &str,
-    extra: &[&str],
-) -> (bool, String) {
-    std::fs::write(dir.join("chain.pem"), &trust.chain).unwrap();
-    std::fs::write(dir.join("rekor.pub"), &trust.rekor).unwrap();
-    std::fs::write(dir.join("ctlog.pub"), &trust.ctlog).unwrap();
-    let rekor = dir.join("rekor.pub");
-    let ctlog = dir.join("ctlog.pub");
-    let mut args = vec![
-        "verify",
-        "--certificate-chain",
-        "chain.pem",
-        "--certificate-identity",
-        identity,
-        "--certificate-oidc-issuer",
-        issuer,
-        "--allow-http-registry",
-    ];
-    args.extend_from_slice(extra);
-    args.push(reference);
-    run_cosign(
-        dir,
-        &args,
-        &[
-            ("SIGSTORE_REKOR_PUBLIC_KEY", rekor.to_str().unwrap()),
-            ("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", ctlog.to_str().unwrap()),
-        ],
-    )
-}
-
-pub fn push_image(registry: &Registry, repo: &str, content: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let mut layout = Layout::new(dir.path());
-    let m = layout.image("amd64", &[("c.txt", content.as_bytes())]);
-    layout.tag(&m, "v1");
-    image::push(
-        dir.path(),
-        "v1",
-        &format!("{}/{repo}:v1", registry.host()),
-        None,
-    );
-    m.digest
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_cosign_verifies_keyless_sig_layer() {

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use crate::enforce::{denial_of, pull, write_policy};
 use crate::support::cosign::KeyPair;
+use crate::support::enforce::{denial_of, pull, write_policy};
 use crate::support::image::{self, try_skopeo, Layout};
 use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::signgate::{Signgate, Up};

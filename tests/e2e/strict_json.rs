@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::enforce::block_on;
+use crate::support::block_on;
 use crate::support::containerd::{hosts_dir, Containerd};
 use crate::support::fake::{not_found, reply, Fake};
 use crate::support::http::{get, put, send};

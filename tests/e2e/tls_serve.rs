@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::support::image::try_skopeo;
 use crate::support::signgate::{Signgate, Up};
-use crate::world;
+use crate::support::world::world;
 
 fn self_signed(dir: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_signgate"))

@@ -87,3 +87,13 @@ pub fn hosts_dir(registry: &str, hosts_toml: &str) -> tempfile::TempDir {
     std::fs::write(reg.join("hosts.toml"), hosts_toml).unwrap();
     dir
 }
+
+/// `hosts.toml` naming signgate as the registry's `server`: enforced.
+pub fn as_server(signgate: &str) -> String {
+    format!("server = \"http://{signgate}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
+}
+
+/// `hosts.toml` naming signgate only as a mirror `[host]`: bypassable.
+pub fn as_mirror(signgate: &str, registry: &str) -> String {
+    format!("server = \"http://{registry}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
+}

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::sigstore_ca::TestSigstore;
+
 pub const PASSWORD: &str = "signgate-test";
 
 /// The cosign binary: `$COSIGN`, else fetched once by `tests/tools/fetch-deb`.
@@ -124,4 +126,57 @@ impl KeyPair {
         ];
         cosign_with(self.dir.path(), &args, env)
     }
+}
+
+/// What `cosign verify` is told to trust: CA chain, Rekor key, CT log key.
+pub struct Trust {
+    pub chain: String,
+    pub rekor: String,
+    pub ctlog: String,
+}
+
+impl Trust {
+    pub fn of(ts: &TestSigstore) -> Trust {
+        Trust {
+            chain: ts.ca_chain_pem(),
+            rekor: ts.rekor_public_pem(),
+            ctlog: ts.ctlog_public_pem().unwrap(),
+        }
+    }
+}
+
+/// `cosign verify` offline and in full (chain, SCT, SET) against `trust`.
+pub fn cosign_verify(
+    trust: &Trust,
+    dir: &Path,
+    reference: &str,
+    identity: &str,
+    issuer: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    std::fs::write(dir.join("chain.pem"), &trust.chain).unwrap();
+    std::fs::write(dir.join("rekor.pub"), &trust.rekor).unwrap();
+    std::fs::write(dir.join("ctlog.pub"), &trust.ctlog).unwrap();
+    let rekor = dir.join("rekor.pub");
+    let ctlog = dir.join("ctlog.pub");
+    let mut args = vec![
+        "verify",
+        "--certificate-chain",
+        "chain.pem",
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        "--allow-http-registry",
+    ];
+    args.extend_from_slice(extra);
+    args.push(reference);
+    cosign_with(
+        dir,
+        &args,
+        &[
+            ("SIGSTORE_REKOR_PUBLIC_KEY", rekor.to_str().unwrap()),
+            ("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", ctlog.to_str().unwrap()),
+        ],
+    )
 }

@@ -304,7 +304,7 @@ fn upload_blob(registry_url: &str, repo: &str, dir: &Path, blob: &Blob) {
     let start = format!("{registry_url}/v2/{repo}/blobs/uploads/");
     let digest = blob.digest.clone();
     let base = registry_url.to_owned();
-    let status = crate::enforce::block_on(async move {
+    let status = super::block_on(async move {
         let r = within(&start, super::http::send(Method::POST, &start, &[])).await;
         assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
         let location = r.header("location").unwrap().to_owned();
@@ -327,9 +327,10 @@ fn upload_blob(registry_url: &str, repo: &str, dir: &Path, blob: &Blob) {
 fn put_manifest(registry_url: &str, repo: &str, tag: &str, media_type: &str, body: Vec<u8>) {
     let url = format!("{registry_url}/v2/{repo}/manifests/{tag}");
     let media_type = media_type.to_owned();
-    let status = crate::enforce::block_on(async move {
-        within(&url, super::http::put(&url, &media_type, body)).await
-    });
+    let status =
+        super::block_on(
+            async move { within(&url, super::http::put(&url, &media_type, body)).await },
+        );
     assert_eq!(status, 201, "PUT {repo}:{tag}");
 }
 

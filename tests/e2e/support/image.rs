@@ -220,3 +220,18 @@ impl Layout<'_> {
         self.blob(OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap())
     }
 }
+
+/// Push a one-layer image holding `content` as `repo:v1`; its digest.
+pub fn push_image(registry: &super::registry::Registry, repo: &str, content: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut layout = Layout::new(dir.path());
+    let m = layout.image("amd64", &[("c.txt", content.as_bytes())]);
+    layout.tag(&m, "v1");
+    push(
+        dir.path(),
+        "v1",
+        &format!("{}/{repo}:v1", registry.host()),
+        None,
+    );
+    m.digest
+}

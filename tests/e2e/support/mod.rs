@@ -7,14 +7,17 @@
 pub mod containerd;
 pub mod cosign;
 pub mod disguise;
+pub mod enforce;
 pub mod fake;
 pub mod http;
 pub mod image;
 pub mod process;
 pub mod registry;
+pub mod signed;
 pub mod signgate;
 pub mod sigstore_ca;
 pub mod token;
+pub mod world;
 
 use std::net::TcpListener;
 
@@ -41,4 +44,18 @@ pub fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
 /// Whether a TCP port accepts connections.
 pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Run a future to completion on a thread of its own (world setup runs
+/// inside a test's runtime, which must not be blocked on).
+pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
 }
