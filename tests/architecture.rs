@@ -145,11 +145,6 @@ const RULES: &[Rule] = &[
 /// shrinks: when an edge is gone, delete its entry.
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     (
-        "src/policy/load.rs",
-        "std::fs",
-        "policy file and trust-root reads are moving into POLICY_IO_EDGE (issue 11)",
-    ),
-    (
         "src/verify",
         "crate::signature",
         "the signature layer type and layer media types are vocabulary that belongs below verify, in oci",
