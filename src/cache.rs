@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::oci::Manifest;
 use crate::oci::{Digest, Repository, Tag};
 use crate::route::UpstreamId;
-use crate::upstream::{Manifest, UpstreamError};
+use crate::upstream::UpstreamError;
 
 pub type ManifestKey = (UpstreamId, Repository, Digest);
 /// The `Accept` header is part of the key: a registry may resolve one tag to

@@ -12,10 +12,12 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
+use crate::oci::header::DOCKER_CONTENT_DIGEST;
+use crate::oci::Manifest;
 use crate::oci::{ErrorCode, ErrorEnvelope};
 use crate::proxy::{Placeholder, ProxyError, PLACEHOLDER_MEDIA_TYPE};
 use crate::route::RouteError;
-use crate::upstream::{BlobBody, Manifest, Resource, UpstreamErrorKind, DOCKER_CONTENT_DIGEST};
+use crate::upstream::{BlobBody, Resource, UpstreamErrorKind};
 use crate::verify::Admission;
 
 /// Set on a manifest admitted as a proven signature artifact (material, not
@@ -23,7 +25,7 @@ use crate::verify::Admission;
 pub const ADMISSION_HEADER: &str = "signgate-admission";
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
-pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::upstream::FileBody>>;
+pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::store::FileBody>>;
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const REGISTRY_2_0: HeaderValue = HeaderValue::from_static("registry/2.0");

@@ -27,6 +27,7 @@ mod accounting;
 mod blob;
 mod budget;
 mod error;
+mod file_body;
 mod gc;
 mod index;
 mod inflight;
@@ -36,6 +37,7 @@ mod nofollow;
 mod pending;
 mod reader;
 mod refs;
+mod tee;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +48,7 @@ use std::time::{Duration, SystemTime};
 
 pub use blob::{BlobWriter, PutOutcome};
 pub use error::StoreError;
+pub use file_body::FileBody;
 pub use gc::GcReport;
 pub use index::{
     material_subject, Descriptor, IndexEntry, RootRef, MATERIAL_OF_ANNOTATION, REF_NAME_ANNOTATION,
@@ -54,6 +57,7 @@ pub use index::{
 pub use pending::Material;
 pub use reader::{parse_export_json, ExportDocument, ExportReader};
 pub use refs::{references, references_in, ManifestRefs};
+pub use tee::Keeper;
 
 use self::accounting::Accounting;
 use self::index::{Index, RootMark};
