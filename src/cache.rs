@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::oci::Manifest;
-use crate::oci::{Digest, Repository, Tag};
+use crate::oci::{Digest, Manifest, Repository, Tag};
 use crate::route::UpstreamId;
 use crate::upstream::UpstreamError;
 

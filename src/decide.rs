@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::NoMatchPolicy;
 use crate::metrics::Metrics;
-use crate::oci::Manifest;
-use crate::oci::{Digest, RegistryName, Repository};
+use crate::oci::{Digest, Manifest, RegistryName, Repository};
 use crate::policy::{
     image_name, Applicable, AuthorityKind, DenialCode, Mode, PlatformManifests, Policy, PolicySet,
 };

@@ -13,8 +13,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use crate::oci::header::DOCKER_CONTENT_DIGEST;
-use crate::oci::Manifest;
-use crate::oci::{ErrorCode, ErrorEnvelope};
+use crate::oci::{ErrorCode, ErrorEnvelope, Manifest};
 use crate::proxy::{Placeholder, ProxyError, PLACEHOLDER_MEDIA_TYPE};
 use crate::route::RouteError;
 use crate::upstream::{BlobBody, Resource, UpstreamErrorKind};
