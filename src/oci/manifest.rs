@@ -147,6 +147,61 @@ impl Manifest {
     }
 }
 
+/// What a manifest points at, read when a decision needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Manifests an index lists.
+    pub children: Vec<Digest>,
+    /// Config and layer blobs an image manifest uses.
+    pub blobs: Vec<Digest>,
+    /// Every layer (or every listed artifact) is a signature or attestation:
+    /// served unverified so clients can verify signatures themselves.
+    pub signature_artifact: bool,
+}
+
+/// Whether a layer (or an index entry's `artifactType`) of this media type
+/// is signature material: the one classifier, [`layer_kind`].
+fn is_signature_type(media_type: &str) -> bool {
+    layer_kind(media_type).is_some()
+}
+
+impl Manifest {
+    /// The digests this manifest references.
+    pub fn references(&self) -> &References {
+        &self.references
+    }
+}
+
+impl References {
+    /// Every descriptor is read typed; nothing is skipped.
+    fn from_shape(shape: Shape) -> References {
+        let manifests = shape.manifests.unwrap_or_default();
+        let layers = shape.layers.unwrap_or_default();
+        let children = manifests.iter().map(|d| d.digest.clone()).collect();
+        let blobs = shape
+            .config
+            .iter()
+            .chain(&layers)
+            .map(|d| d.digest.clone())
+            .collect();
+        let signature_artifact = if manifests.is_empty() {
+            !layers.is_empty()
+                && layers
+                    .iter()
+                    .all(|l| l.media_type.as_deref().is_some_and(is_signature_type))
+        } else {
+            manifests
+                .iter()
+                .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
+        };
+        References {
+            children,
+            blobs,
+            signature_artifact,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,61 +260,6 @@ mod tests {
             b"[1,2]",
         ] {
             assert!(Manifest::from_upstream(None, None, Bytes::from_static(bad)).is_err());
-        }
-    }
-}
-
-/// What a manifest points at, read when a decision needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct References {
-    /// Manifests an index lists.
-    pub children: Vec<Digest>,
-    /// Config and layer blobs an image manifest uses.
-    pub blobs: Vec<Digest>,
-    /// Every layer (or every listed artifact) is a signature or attestation:
-    /// served unverified so clients can verify signatures themselves.
-    pub signature_artifact: bool,
-}
-
-/// Whether a layer (or an index entry's `artifactType`) of this media type
-/// is signature material: the one classifier, [`layer_kind`].
-fn is_signature_type(media_type: &str) -> bool {
-    layer_kind(media_type).is_some()
-}
-
-impl Manifest {
-    /// The digests this manifest references.
-    pub fn references(&self) -> &References {
-        &self.references
-    }
-}
-
-impl References {
-    /// Every descriptor is read typed; nothing is skipped.
-    fn from_shape(shape: Shape) -> References {
-        let manifests = shape.manifests.unwrap_or_default();
-        let layers = shape.layers.unwrap_or_default();
-        let children = manifests.iter().map(|d| d.digest.clone()).collect();
-        let blobs = shape
-            .config
-            .iter()
-            .chain(&layers)
-            .map(|d| d.digest.clone())
-            .collect();
-        let signature_artifact = if manifests.is_empty() {
-            !layers.is_empty()
-                && layers
-                    .iter()
-                    .all(|l| l.media_type.as_deref().is_some_and(is_signature_type))
-        } else {
-            manifests
-                .iter()
-                .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
-        };
-        References {
-            children,
-            blobs,
-            signature_artifact,
         }
     }
 }

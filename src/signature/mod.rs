@@ -81,11 +81,10 @@ const MAX_REFERRERS: usize = 64;
 /// above any real signature set (SBOM attestations included).
 pub const MAX_MATERIAL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Whether a layer of this media type is signature material.
+/// Whether a layer of this media type is signature material: the one
+/// classifier, [`crate::oci::layer_kind`].
 pub fn is_material(media_type: &str) -> bool {
-    media_type == SIMPLE_SIGNING
-        || media_type == DSSE_ENVELOPE
-        || media_type.starts_with(BUNDLE_PREFIX)
+    crate::oci::layer_kind(media_type).is_some()
 }
 
 /// The most a layer of this media type may weigh.
