@@ -220,18 +220,12 @@ async fn referrers(
     let accept = HeaderValue::from_static(SIGNATURE_MANIFEST_ACCEPT);
     let mut seen = std::collections::BTreeSet::new();
     for descriptor in descriptors {
-        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+        let media_type = descriptor.media_type.as_deref().unwrap_or_default();
         if media_type.contains("index") || media_type.contains("manifest.list") {
             continue;
         }
-        let Some(referrer) = descriptor["digest"]
-            .as_str()
-            .and_then(|d| d.parse::<Digest>().ok())
-        else {
-            return Err(DiscoveryError::Refused(format!(
-                "a referrer of {digest} has no valid digest"
-            )));
-        };
+        // Typed: a referrer without a valid digest refused the whole list.
+        let referrer = descriptor.digest;
         // A referrer listed twice is read once.
         if !seen.insert(referrer.clone()) {
             continue;

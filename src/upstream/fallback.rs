@@ -15,12 +15,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::HeaderValue;
-use serde_json::Value;
 
-use super::referrers::{index_bytes, read_referrers_index};
+use super::referrers::{index_bytes, read_referrers_index, Referrer};
 use super::request::Remote;
 use super::{Resolved, Resource, UpstreamError, UpstreamErrorKind};
-use crate::oci::{Digest, Manifest, Repository, Tag, INDEX_MEDIA_TYPE, MAX_MANIFEST_BYTES};
+use crate::oci::{self, Digest, Manifest, Repository, Tag, INDEX_MEDIA_TYPE, MAX_MANIFEST_BYTES};
 use crate::store::{Descriptor, ExportReader, Store};
 
 /// An upstream's view of the store.
@@ -279,7 +278,7 @@ impl Fallback<'_> {
         &self,
         repository: &Repository,
         digest: &Digest,
-    ) -> Result<Vec<Value>, UpstreamError> {
+    ) -> Result<Vec<oci::Descriptor>, UpstreamError> {
         let tag: Option<Tag> = digest.to_tag_form().parse().ok();
         self.remote_or_local(
             Resource::Referrers,
@@ -297,7 +296,7 @@ impl Fallback<'_> {
                         }
                     }
                 }
-                Ok(found)
+                Ok(descriptors(found))
             },
             async {
                 let Some(d) = tag
@@ -307,7 +306,7 @@ impl Fallback<'_> {
                     return Some(Vec::new());
                 };
                 let m = self.stored_manifest(&d.digest).await?;
-                read_referrers_index(m.bytes()).ok()
+                read_referrers_index(m.bytes()).ok().map(descriptors)
             },
         )
         .await
@@ -326,4 +325,9 @@ impl Fallback<'_> {
             .ok()
             .map(Manifest::from_store)
     }
+}
+
+/// What discovery reads of a referrers list: the typed descriptors.
+fn descriptors(list: Vec<Referrer>) -> Vec<oci::Descriptor> {
+    list.into_iter().map(|r| r.descriptor).collect()
 }

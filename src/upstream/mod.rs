@@ -33,7 +33,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
 use hyper::body::Incoming;
-use serde_json::Value;
 
 pub use body::{BlobBody, StreamError};
 pub use error::{Resource, UpstreamError, UpstreamErrorKind};
@@ -45,7 +44,7 @@ use self::fallback::Fallback;
 use self::request::Remote;
 use crate::config::{Config, Mode};
 use crate::metrics::Metrics;
-use crate::oci::{Digest, Manifest, RegistryName, Repository, Tag};
+use crate::oci::{Descriptor, Digest, Manifest, RegistryName, Repository, Tag};
 use crate::route::UpstreamId;
 use crate::store::{ExportReader, Keeper, Store};
 
@@ -229,7 +228,7 @@ impl Upstream {
         &self,
         repository: &Repository,
         digest: &Digest,
-    ) -> Result<Vec<Value>, UpstreamError> {
+    ) -> Result<Vec<Descriptor>, UpstreamError> {
         self.fallback()
             .referrer_descriptors(repository, digest)
             .await

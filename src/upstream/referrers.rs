@@ -29,6 +29,14 @@ pub struct Referrers {
     pub filtered: bool,
 }
 
+/// One entry of a referrers list: typed, for what signgate reads, beside
+/// the JSON the upstream sent, for what clients are served (annotations,
+/// platform and all).
+pub(super) struct Referrer {
+    pub(super) descriptor: Descriptor,
+    pub(super) json: Value,
+}
+
 /// Which pages of a referrers answer are read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pages {
@@ -52,7 +60,7 @@ impl Remote {
             .await?;
         let mut filtered = upstream_filtered;
         if let (Some(wanted), false) = (artifact_type, upstream_filtered) {
-            manifests.retain(|m| m.get("artifactType").and_then(Value::as_str) == Some(wanted));
+            manifests.retain(|m| m.descriptor.artifact_type.as_deref() == Some(wanted));
             filtered = true;
         }
         let body = index_bytes(&manifests).map_err(|e| {
@@ -70,7 +78,7 @@ impl Remote {
         &self,
         repository: &Repository,
         digest: &Digest,
-    ) -> Result<Vec<Value>, UpstreamError> {
+    ) -> Result<Vec<Referrer>, UpstreamError> {
         let (descriptors, _) = self
             .fetch_referrers(repository, digest, None, Pages::All)
             .await?;
@@ -86,7 +94,7 @@ impl Remote {
         digest: &Digest,
         artifact_type: Option<&str>,
         pages: Pages,
-    ) -> Result<(Vec<Value>, bool), UpstreamError> {
+    ) -> Result<(Vec<Referrer>, bool), UpstreamError> {
         let endpoint = format!("/v2/{repository}/referrers/{digest}");
         let mut path = endpoint.clone();
         if let Some(t) = artifact_type {
@@ -143,7 +151,7 @@ impl Remote {
         repository: &Repository,
         digest: &Digest,
         deadline: Instant,
-    ) -> Result<Vec<Value>, UpstreamError> {
+    ) -> Result<Vec<Referrer>, UpstreamError> {
         let path = format!("/v2/{repository}/manifests/{}", digest.to_tag_form());
         let headers = [(ACCEPT, HeaderValue::from_static(INDEX_MEDIA_TYPE))];
         let response = self.get(repository, &path, &headers).await?;
@@ -160,7 +168,7 @@ impl Remote {
     }
 
     /// A referrers index read strictly: its descriptors, each checked.
-    fn parse_index(&self, body: &[u8]) -> Result<Vec<Value>, UpstreamError> {
+    fn parse_index(&self, body: &[u8]) -> Result<Vec<Referrer>, UpstreamError> {
         read_referrers_index(body).map_err(|error| {
             self.error(UpstreamErrorKind::Unreadable {
                 what: "a referrers index".into(),
@@ -170,9 +178,11 @@ impl Remote {
     }
 }
 
-/// The bytes of an OCI index listing `manifests`: what clients are served,
-/// and what the store keeps under the referrers tag schema.
-pub(super) fn index_bytes(manifests: &[Value]) -> Result<Bytes, serde_json::Error> {
+/// The bytes of an OCI index listing `manifests` as the upstream sent them:
+/// what clients are served, and what the store keeps under the referrers
+/// tag schema.
+pub(super) fn index_bytes(manifests: &[Referrer]) -> Result<Bytes, serde_json::Error> {
+    let manifests: Vec<&Value> = manifests.iter().map(|m| &m.json).collect();
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
@@ -183,18 +193,23 @@ pub(super) fn index_bytes(manifests: &[Value]) -> Result<Bytes, serde_json::Erro
 
 /// A referrers index (the API's answer, or the tag schema's index): read
 /// through the strict reader, every descriptor typed (an invalid digest
-/// refuses the whole list), then returned as the JSON values the upstream
-/// sent, to be served or walked.
-pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Value>, StrictJsonError> {
+/// refuses the whole list), each beside the JSON value the upstream sent,
+/// to be served.
+pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Referrer>, StrictJsonError> {
     #[derive(serde::Deserialize)]
     struct Typed {
-        #[allow(dead_code)] // read to be validated
         manifests: Vec<Descriptor>,
     }
     #[derive(serde::Deserialize)]
     struct Raw {
         manifests: Vec<Value>,
     }
-    json::read::<Typed>(body, Document::Manifest)?;
-    json::read::<Raw>(body, Document::Manifest).map(|raw| raw.manifests)
+    let typed = json::read::<Typed>(body, Document::Manifest)?;
+    let raw = json::read::<Raw>(body, Document::Manifest)?;
+    Ok(typed
+        .manifests
+        .into_iter()
+        .zip(raw.manifests)
+        .map(|(descriptor, json)| Referrer { descriptor, json })
+        .collect())
 }
