@@ -5,8 +5,10 @@
 //! The guarantees, and where each is kept:
 //! - A file exists under a digest's name only if its content hashes to that
 //!   digest: content is hashed before it is published, and published by
-//!   rename after an fsync (`layout`, `blob`). Reads of whole blobs re-hash
-//!   (`get_blob`); streamed reads (`open_blob`) trust the write-time check.
+//!   rename after an fsync (`layout`, `blob`); a blob streamed to a client
+//!   is written as it passes and published only once it verified (`tee`).
+//!   Reads of whole blobs re-hash (`get_blob`); streamed reads (`open_blob`,
+//!   served as a `FileBody`) trust the write-time check.
 //! - A crash leaves at most files under `tmp/`, removed on the next open.
 //! - Concurrent writes of one digest write it once (`inflight`).
 //! - GC never removes what an `index.json` root reaches (each root's

@@ -24,7 +24,7 @@ use crate::store::{Descriptor, ExportReader, Store};
 
 /// An upstream's view of the store.
 #[derive(Clone)]
-pub struct Local {
+pub(super) struct Local {
     source: Source,
     /// Keep what this upstream serves (`upstreams[].store`).
     keep: bool,
@@ -44,7 +44,7 @@ enum Source {
 
 impl Local {
     /// The store behind an upstream (`store:` in the config).
-    pub fn over_store(store: Store, keep: bool, offline: bool) -> Local {
+    pub(super) fn over_store(store: Store, keep: bool, offline: bool) -> Local {
         Local {
             source: Source::Store(store),
             keep,

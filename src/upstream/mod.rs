@@ -36,13 +36,12 @@ use hyper::body::Incoming;
 
 pub use body::{BlobBody, StreamError};
 pub use error::{Resource, UpstreamError, UpstreamErrorKind};
-pub use fallback::Local;
 pub use referrers::Referrers;
 pub use tags::pagination_query;
 
-use self::fallback::Fallback;
+use self::fallback::{Fallback, Local};
 use self::request::Remote;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::oci::{Descriptor, Digest, Manifest, RegistryName, Repository, Tag};
 use crate::route::UpstreamId;
@@ -113,7 +112,7 @@ impl Upstreams {
     fn build(
         config: &Config,
         metrics: Arc<Metrics>,
-        local: impl Fn(&crate::config::UpstreamConfig) -> Option<Local>,
+        local: impl Fn(&UpstreamConfig) -> Option<Local>,
     ) -> Result<Upstreams, String> {
         let mut list = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
