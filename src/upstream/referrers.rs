@@ -32,6 +32,7 @@ pub struct Referrers {
 /// One entry of a referrers list: typed, for what signgate reads, beside
 /// the JSON the upstream sent, for what clients are served (annotations,
 /// platform and all).
+#[derive(Debug)]
 pub(super) struct Referrer {
     pub(super) descriptor: Descriptor,
     pub(super) json: Value,
@@ -212,4 +213,31 @@ pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Referrer>, StrictJ
         .zip(raw.manifests)
         .map(|(descriptor, json)| Referrer { descriptor, json })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    #[test]
+    fn referrer_lists_are_typed_and_served_as_sent() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D1}","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{{"a":"b"}}}}]}}"#
+        );
+        let list = read_referrers_index(body.as_bytes()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].descriptor.digest.as_str(), D1);
+        assert_eq!(
+            list[0].descriptor.artifact_type.as_deref(),
+            Some("application/vnd.dev.sigstore.bundle.v0.3+json")
+        );
+        let served: Value = serde_json::from_slice(&index_bytes(&list).unwrap()).unwrap();
+        assert_eq!(served["manifests"][0]["annotations"]["a"], "b");
+        assert_eq!(served["mediaType"], INDEX_MEDIA_TYPE);
+        let bad = body.replace(D1, "sha256:zz");
+        let e = read_referrers_index(bad.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("`$.manifests[0].digest`"), "{e}");
+    }
 }
