@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::oci::{Digest, Repository, Tag};
+use crate::oci::{Digest, Manifest, Repository, Tag};
 use crate::route::UpstreamId;
-use crate::upstream::{Manifest, UpstreamError};
+use crate::upstream::UpstreamError;
 
 pub type ManifestKey = (UpstreamId, Repository, Digest);
 /// The `Accept` header is part of the key: a registry may resolve one tag to

@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 
 use crate::config::NoMatchPolicy;
 use crate::metrics::Metrics;
-use crate::oci::{Digest, RegistryName, Repository};
+use crate::oci::{Digest, Manifest, RegistryName, Repository};
 use crate::policy::{
     image_name, Applicable, AuthorityKind, DenialCode, Mode, PlatformManifests, Policy, PolicySet,
 };
 use crate::route::UpstreamId;
 use crate::signature::inert::{self, Claim};
 use crate::signature::{self, Discovered, DiscoveryError, Purpose, SignatureLayer};
-use crate::upstream::{Manifest, Upstreams};
+use crate::upstream::Upstreams;
 use crate::verify::{self, Admission, Exemption, Requirement, Verified};
 
 /// What the gate is asked about.
@@ -331,12 +331,7 @@ impl Gate {
 
     /// Admitted manifests make their blobs servable. A cached admission
     /// re-registers only what has expired since.
-    fn remember(
-        &self,
-        subject: &Subject<'_>,
-        references: &crate::upstream::References,
-        revision: u64,
-    ) {
+    fn remember(&self, subject: &Subject<'_>, references: &crate::oci::References, revision: u64) {
         if let Some(blobs) = &self.blobs {
             for blob in &references.blobs {
                 let key = (

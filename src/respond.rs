@@ -15,9 +15,9 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 
-use crate::oci::{Digest, ErrorCode, ErrorEnvelope};
-pub use crate::upstream::DOCKER_CONTENT_DIGEST;
-use crate::upstream::{BlobBody, Manifest};
+pub use crate::oci::header::{DOCKER_CONTENT_DIGEST, OCI_FILTERS_APPLIED};
+use crate::oci::{Digest, ErrorCode, ErrorEnvelope, Manifest};
+use crate::upstream::BlobBody;
 use crate::verify::Admission;
 
 /// Set on a manifest admitted as a proven signature artifact (material, not
@@ -27,15 +27,11 @@ pub const ADMISSION_HEADER: HeaderName = HeaderName::from_static("signgate-admis
 /// Set when the answer came from the local store, not the upstream.
 pub const SERVED_FROM: HeaderName = HeaderName::from_static("signgate-served-from");
 
-/// The distribution spec's header: the referrers list was filtered by
-/// `artifactType` as asked.
-pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
-
 /// The distribution spec's API version header, on every answer.
 pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
-pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::upstream::FileBody>>;
+pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::store::FileBody>>;
 
 const REGISTRY_2_0: HeaderValue = HeaderValue::from_static("registry/2.0");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");

@@ -1,6 +1,7 @@
 //! Pure OCI vocabulary: digests, registry and repository names, tags, references,
-//! media types, descriptors, the OCI error envelope, and [`json`], the one
-//! strict reader every JSON document signgate interprets goes through.
+//! media types, descriptors, digest-checked manifests, distribution header
+//! names, the OCI error envelope, and [`json`], the one strict reader every
+//! JSON document signgate interprets goes through.
 //!
 //! Everything here is a value type validated at construction against the
 //! distribution-spec grammar, so code further down the request path never
@@ -10,8 +11,10 @@
 mod descriptor;
 mod digest;
 mod error;
+pub mod header;
 mod image_ref;
 pub mod json;
+mod manifest;
 mod media_type;
 mod name;
 mod reference;
@@ -20,6 +23,10 @@ pub use descriptor::{deserialize_digest, Descriptor};
 pub use digest::{Digest, DigestAlgorithm, DigestError, DigestHasher};
 pub use error::{ErrorCode, ErrorEnvelope};
 pub use image_ref::ImageRef;
-pub use media_type::{is_manifest_media_type, DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
+pub use manifest::{Manifest, ManifestError, References};
+pub use media_type::{
+    is_manifest_media_type, layer_kind, LayerKind, DEFAULT_MANIFEST_ACCEPT, INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES,
+};
 pub use name::{NameError, RegistryName, Repository};
 pub use reference::{Reference, ReferenceError, Tag, TagError};

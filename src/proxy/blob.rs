@@ -6,10 +6,12 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use super::{App, ProxyError};
+use crate::oci::header::DOCKER_CONTENT_DIGEST;
 use crate::oci::Digest;
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Target};
-use crate::upstream::{BlobBody, FileBody, DOCKER_CONTENT_DIGEST};
+use crate::store::FileBody;
+use crate::upstream::BlobBody;
 
 impl App {
     pub(super) async fn blob(

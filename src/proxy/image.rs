@@ -12,9 +12,10 @@ use http::HeaderValue;
 
 use super::{App, ProxyError};
 use crate::decide::{Decision, Denial, Subject};
+use crate::oci::Manifest;
 use crate::oci::{Digest, ImageRef, Reference, DEFAULT_MANIFEST_ACCEPT};
 use crate::route::Target;
-use crate::upstream::{Manifest, Resolved};
+use crate::upstream::Resolved;
 use crate::verify::Admission;
 
 /// What the gate said about one image.

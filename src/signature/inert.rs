@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{BUNDLE_PREFIX, DSSE_ENVELOPE, SIMPLE_SIGNING};
 use crate::oci::json::Document;
-use crate::oci::Digest;
+use crate::oci::{layer_kind, Digest, LayerKind};
 
 /// An artifact's config, like a simple-signing payload, is a few hundred
 /// bytes; cosign's is an image config listing the payload's diff ID.
@@ -36,21 +36,15 @@ pub enum BlobKind {
 
 impl BlobKind {
     /// The kind a layer's media type declares; `None` for anything that is
-    /// not signature material.
+    /// not signature material. The one classifier decides
+    /// ([`layer_kind`]): the same that made the manifest a candidate
+    /// artifact in the first place (`References::signature_artifact`).
     pub fn of_layer(media_type: &str) -> Option<BlobKind> {
-        let media_type = media_type.trim();
-        if media_type.eq_ignore_ascii_case(SIMPLE_SIGNING) {
-            Some(BlobKind::SimpleSigning)
-        } else if media_type.eq_ignore_ascii_case(DSSE_ENVELOPE) {
-            Some(BlobKind::Dsse)
-        } else if media_type
-            .get(..BUNDLE_PREFIX.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(BUNDLE_PREFIX))
-        {
-            Some(BlobKind::Bundle)
-        } else {
-            None
-        }
+        layer_kind(media_type).map(|kind| match kind {
+            LayerKind::SimpleSigning => BlobKind::SimpleSigning,
+            LayerKind::Dsse => BlobKind::Dsse,
+            LayerKind::Bundle => BlobKind::Bundle,
+        })
     }
 
     /// The most a blob of this kind may weigh.

@@ -81,11 +81,10 @@ const MAX_REFERRERS: usize = 64;
 /// above any real signature set (SBOM attestations included).
 pub const MAX_MATERIAL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Whether a layer of this media type is signature material.
+/// Whether a layer of this media type is signature material: the one
+/// classifier, [`crate::oci::layer_kind`].
 pub fn is_material(media_type: &str) -> bool {
-    media_type == SIMPLE_SIGNING
-        || media_type == DSSE_ENVELOPE
-        || media_type.starts_with(BUNDLE_PREFIX)
+    crate::oci::layer_kind(media_type).is_some()
 }
 
 /// The most a layer of this media type may weigh.
@@ -221,18 +220,12 @@ async fn referrers(
     let accept = HeaderValue::from_static(SIGNATURE_MANIFEST_ACCEPT);
     let mut seen = std::collections::BTreeSet::new();
     for descriptor in descriptors {
-        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+        let media_type = descriptor.media_type.as_deref().unwrap_or_default();
         if media_type.contains("index") || media_type.contains("manifest.list") {
             continue;
         }
-        let Some(referrer) = descriptor["digest"]
-            .as_str()
-            .and_then(|d| d.parse::<Digest>().ok())
-        else {
-            return Err(DiscoveryError::Refused(format!(
-                "a referrer of {digest} has no valid digest"
-            )));
-        };
+        // Typed: a referrer without a valid digest refused the whole list.
+        let referrer = descriptor.digest;
         // A referrer listed twice is read once.
         if !seen.insert(referrer.clone()) {
             continue;

@@ -5,8 +5,10 @@
 //! The guarantees, and where each is kept:
 //! - A file exists under a digest's name only if its content hashes to that
 //!   digest: content is hashed before it is published, and published by
-//!   rename after an fsync (`layout`, `blob`). Reads of whole blobs re-hash
-//!   (`get_blob`); streamed reads (`open_blob`) trust the write-time check.
+//!   rename after an fsync (`layout`, `blob`); a blob streamed to a client
+//!   is written as it passes and published only once it verified (`tee`).
+//!   Reads of whole blobs re-hash (`get_blob`); streamed reads (`open_blob`,
+//!   served as a `FileBody`) trust the write-time check.
 //! - A crash leaves at most files under `tmp/`, removed on the next open.
 //! - Concurrent writes of one digest write it once (`inflight`).
 //! - GC never removes what an `index.json` root reaches (each root's
@@ -27,6 +29,7 @@ mod accounting;
 mod blob;
 mod budget;
 mod error;
+mod file_body;
 mod gc;
 mod index;
 mod inflight;
@@ -36,6 +39,7 @@ mod nofollow;
 mod pending;
 mod reader;
 mod refs;
+mod tee;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +50,7 @@ use std::time::{Duration, SystemTime};
 
 pub use blob::{BlobWriter, PutOutcome};
 pub use error::StoreError;
+pub use file_body::FileBody;
 pub use gc::GcReport;
 pub use index::{
     material_subject, Descriptor, IndexEntry, RootRef, MATERIAL_OF_ANNOTATION, REF_NAME_ANNOTATION,
@@ -54,6 +59,7 @@ pub use index::{
 pub use pending::Material;
 pub use reader::{parse_export_json, ExportDocument, ExportReader};
 pub use refs::{references, references_in, ManifestRefs};
+pub use tee::Keeper;
 
 use self::accounting::Accounting;
 use self::index::{Index, RootMark};

@@ -1,6 +1,6 @@
 //! What a stored manifest references, for GC's reachability walk.
 //!
-//! `upstream::References` answers a different question (what a decision may
+//! `oci::References` answers a different question (what a decision may
 //! admit) and ignores `subject`; GC must keep everything a root can lead to,
 //! so it reads every descriptor: an index's `manifests`, an image's `config`,
 //! `layers` and `subject`, an artifact manifest's `blobs`, and schema 1's

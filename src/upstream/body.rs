@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::metrics::Metrics;
 use crate::oci::{Digest, DigestHasher};
+use crate::store::Keeper;
 
 /// Why a bounded read stopped.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +98,7 @@ pin_project_lite::pin_project! {
         held: Option<Bytes>,
         done: bool,
         metrics: Arc<Metrics>,
-        keeper: Option<super::local::Keeper>,
+        keeper: Option<Keeper>,
     }
 }
 
@@ -123,7 +124,7 @@ impl BlobBody {
 
     /// Also hand every chunk to `keeper` (the local store), and tell it to
     /// publish only once the whole body verified. Whole-blob transfers only.
-    pub fn tee(mut self, keeper: super::local::Keeper) -> BlobBody {
+    pub fn tee(mut self, keeper: Keeper) -> BlobBody {
         if self.check.is_some() {
             self.keeper = Some(keeper);
         }

@@ -1,365 +1,138 @@
-//! `Manifest`: manifest bytes whose digest signgate computed itself.
+//! Manifests from a registry: a tag resolved to a digest (one HEAD, as
+//! containerd does), and manifests fetched by digest or by tag, at most
+//! 4 MiB and hashed by signgate ([`Manifest`]).
 
 use bytes::Bytes;
-use http::HeaderValue;
-use serde::de::IgnoredAny;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, StatusCode};
+use url::Url;
 
-use super::error::UpstreamErrorKind;
-use crate::oci::json::{self, Document};
-use crate::oci::{is_manifest_media_type, Descriptor, Digest, DigestAlgorithm, DigestHasher};
+use super::body::read_bounded;
+use super::request::{pull_scope, Credentials, Remote};
+use super::{Resolved, Resource, UpstreamError, UpstreamErrorKind};
+use crate::oci::header::DOCKER_CONTENT_DIGEST;
+use crate::oci::{Digest, Manifest, ManifestError, Repository, Tag, MAX_MANIFEST_BYTES};
 
-/// Manifest bytes exactly as the upstream sent them, with the digest
-/// signgate computed over them. There is no other way to build one, so any
-/// `Manifest` in hand has a trustworthy digest.
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    digest: Digest,
-    media_type: HeaderValue,
-    bytes: Bytes,
-    /// Read once at fetch time: decisions consult it on every request.
-    references: References,
-    /// Read from the local store, not from the upstream.
-    stored: bool,
-}
-
-/// The fields signgate reads from a manifest, read once through the strict
-/// reader (which also refuses a document with both `manifests` and
-/// `layers`/`config`). Every descriptor is typed: one with an invalid
-/// digest makes the manifest unreadable.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Shape {
-    media_type: Option<String>,
-    manifests: Option<Vec<Descriptor>>,
-    config: Option<Descriptor>,
-    layers: Option<Vec<Descriptor>>,
-    fs_layers: Option<IgnoredAny>,
-    /// Read only to be checked: its digest must be valid too.
-    #[serde(rename = "subject")]
-    _subject: Option<Descriptor>,
-}
-
-impl Manifest {
-    /// Check bytes from upstream: they must hash to `expected` (when the
-    /// request named a digest) and be a manifest of a type signgate serves.
-    pub(super) fn from_upstream(
-        expected: Option<&Digest>,
-        content_type: Option<&HeaderValue>,
-        bytes: Bytes,
-    ) -> Result<Manifest, UpstreamErrorKind> {
-        let algorithm = expected.map_or(DigestAlgorithm::Sha256, Digest::algorithm);
-        let mut hasher = DigestHasher::new(algorithm);
-        hasher.update(&bytes);
-        let digest = hasher.finish();
-        if let Some(expected) = expected {
-            if &digest != expected {
-                return Err(UpstreamErrorKind::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: digest,
-                });
-            }
+impl Remote {
+    /// Resolve a tag to a digest: one HEAD, as containerd does.
+    pub(super) async fn resolve_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        accept: &HeaderValue,
+    ) -> Result<Resolved, UpstreamError> {
+        let scope = pull_scope(repository);
+        let url = self.url(&format!("/v2/{repository}/manifests/{tag}"))?;
+        let headers = [(ACCEPT, accept.clone())];
+        let response = self
+            .send(
+                Method::HEAD,
+                url.clone(),
+                &headers,
+                Credentials::Upstream(Some(&scope)),
+            )
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(self.status_error(&response, Resource::Manifest));
         }
-        let shape: Shape = json::read(&bytes, Document::Manifest).map_err(|error| {
-            UpstreamErrorKind::Unreadable {
-                what: format!("manifest {digest}"),
-                error,
-            }
-        })?;
-        let header_type = content_type
+        let digest = response
+            .headers()
+            .get(DOCKER_CONTENT_DIGEST)
             .and_then(|v| v.to_str().ok())
-            .map(|t| t.split(';').next().unwrap_or_default().trim())
-            .filter(|t| is_manifest_media_type(t));
-        let body_type = shape.media_type.as_deref();
-        if let (Some(h), Some(b)) = (header_type, body_type) {
-            if !h.eq_ignore_ascii_case(b) {
-                return Err(UpstreamErrorKind::BadResponse(format!(
-                    "manifest {digest} was sent as '{h}' but says it is '{b}'"
-                )));
-            }
+            .and_then(|v| v.parse::<Digest>().ok());
+        if let Some(digest) = digest {
+            return Ok(Resolved::Digest(digest));
         }
-        let media_type = match (header_type, body_type) {
-            (Some(t), _) => t.to_owned(),
-            (None, Some(t)) if is_manifest_media_type(t) => t.to_owned(),
-            // OCI allows omitting mediaType; the shape says which it is.
-            (None, None) if shape.manifests.is_some() => {
-                "application/vnd.oci.image.index.v1+json".to_owned()
-            }
-            (None, None) if shape.layers.is_some() => {
-                "application/vnd.oci.image.manifest.v1+json".to_owned()
-            }
-            (None, None) if shape.fs_layers.is_some() => {
-                "application/vnd.docker.distribution.manifest.v1+prettyjws".to_owned()
-            }
-            _ => {
-                return Err(UpstreamErrorKind::BadResponse(format!(
-                    "manifest {digest} has no manifest media type"
-                )))
-            }
-        };
-        let media_type = HeaderValue::from_str(&media_type)
-            .map_err(|_| UpstreamErrorKind::BadResponse("invalid media type".into()))?;
-        let references = References::from_shape(shape);
-        Ok(Manifest {
-            digest,
-            media_type,
-            bytes,
-            references,
-            stored: false,
-        })
+        // No usable digest on HEAD: fetch by tag and hash the bytes ourselves.
+        let manifest = self.get_manifest(url, None, accept, &scope).await?;
+        Ok(Resolved::Fetched(manifest))
     }
 
-    /// The same manifest, marked as read from the local store.
-    pub fn from_store(mut self) -> Manifest {
-        self.stored = true;
-        self
+    /// Fetch a manifest by digest: at most 4 MiB, and its bytes must hash to
+    /// `digest`.
+    pub(super) async fn fetch_manifest(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        accept: &HeaderValue,
+    ) -> Result<Manifest, UpstreamError> {
+        let scope = pull_scope(repository);
+        let url = self.url(&format!("/v2/{repository}/manifests/{digest}"))?;
+        self.get_manifest(url, Some(digest), accept, &scope).await
     }
 
-    /// Whether it was read from the local store (the upstream could not be
-    /// asked): responses say so, and decisions are made afresh.
-    pub fn is_from_store(&self) -> bool {
-        self.stored
-    }
-
-    pub fn digest(&self) -> &Digest {
-        &self.digest
-    }
-
-    pub fn media_type(&self) -> &HeaderValue {
-        &self.media_type
-    }
-
-    /// The bytes to serve: cheap to clone (shared).
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
-
-    fn body(media_type: Option<&str>) -> Bytes {
-        let mt = media_type
-            .map(|m| format!(r#""mediaType":"{m}","#))
-            .unwrap_or_default();
-        Bytes::from(format!(
-            r#"{{"schemaVersion":2,{mt}"config":{{"digest":"sha256:{}","size":2}},"layers":[]}}"#,
-            "1".repeat(64)
-        ))
-    }
-
-    #[test]
-    fn the_digest_is_computed_not_believed() {
-        let b = body(Some(OCI));
-        let right = Digest::sha256_of(&b);
-        let m = Manifest::from_upstream(
-            Some(&right),
-            Some(&HeaderValue::from_static(OCI)),
-            b.clone(),
-        )
-        .unwrap();
-        assert_eq!(m.digest(), &right);
-        assert_eq!(m.media_type(), OCI);
-        let wrong = Digest::sha256_of(b"other");
-        let err = Manifest::from_upstream(Some(&wrong), None, b).unwrap_err();
-        assert!(
-            matches!(err, UpstreamErrorKind::DigestMismatch { .. }),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn media_type_comes_from_header_or_body_and_must_agree() {
-        let m = Manifest::from_upstream(
-            None,
-            Some(&HeaderValue::from_static("application/json")),
-            body(Some(OCI)),
-        )
-        .unwrap();
-        assert_eq!(m.media_type(), OCI);
-        let m = Manifest::from_upstream(None, None, body(None)).unwrap();
-        assert_eq!(m.media_type(), OCI);
-        let index = HeaderValue::from_static("application/vnd.oci.image.index.v1+json");
-        let err = Manifest::from_upstream(None, Some(&index), body(Some(OCI))).unwrap_err();
-        assert!(err.to_string().contains("says it is"), "{err}");
-    }
-
-    #[test]
-    fn non_manifests_are_refused() {
-        for bad in [
-            &b"<html>"[..],
-            b"{}",
-            br#"{"mediaType":"text/plain"}"#,
-            b"[1,2]",
-        ] {
-            assert!(Manifest::from_upstream(None, None, Bytes::from_static(bad)).is_err());
-        }
-    }
-}
-
-/// What a manifest points at, read when a decision needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct References {
-    /// Manifests an index lists.
-    pub children: Vec<Digest>,
-    /// Config and layer blobs an image manifest uses.
-    pub blobs: Vec<Digest>,
-    /// Every layer (or every listed artifact) is a signature or attestation:
-    /// served unverified so clients can verify signatures themselves.
-    pub signature_artifact: bool,
-}
-
-/// Layer media types of signatures and attestations (cosign simple
-/// signing, DSSE envelopes, sigstore bundles).
-const SIGNATURE_LAYER_TYPES: [&str; 5] = [
-    "application/vnd.dev.cosign.simplesigning.v1+json",
-    "application/vnd.dsse.envelope.v1+json",
-    "application/vnd.dev.sigstore.bundle.v0.3+json",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3",
-    "application/vnd.dev.sigstore.bundle+json;version=0.2",
-];
-
-fn is_signature_type(media_type: &str) -> bool {
-    SIGNATURE_LAYER_TYPES
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(media_type))
-}
-
-impl Manifest {
-    /// The digests this manifest references.
-    pub fn references(&self) -> &References {
-        &self.references
-    }
-}
-
-impl References {
-    /// Every descriptor is read typed; nothing is skipped.
-    fn from_shape(shape: Shape) -> References {
-        let manifests = shape.manifests.unwrap_or_default();
-        let layers = shape.layers.unwrap_or_default();
-        let children = manifests.iter().map(|d| d.digest.clone()).collect();
-        let blobs = shape
-            .config
-            .iter()
-            .chain(&layers)
-            .map(|d| d.digest.clone())
-            .collect();
-        let signature_artifact = if manifests.is_empty() {
-            !layers.is_empty()
-                && layers
-                    .iter()
-                    .all(|l| l.media_type.as_deref().is_some_and(is_signature_type))
-        } else {
-            manifests
-                .iter()
-                .all(|m| m.artifact_type.as_deref().is_some_and(is_signature_type))
-        };
-        References {
-            children,
-            blobs,
-            signature_artifact,
-        }
-    }
-}
-
-#[cfg(test)]
-mod references_tests {
-    use super::*;
-
-    fn manifest(json: &str) -> Manifest {
-        Manifest::from_upstream(None, None, Bytes::from(json.to_owned())).unwrap()
-    }
-
-    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-
-    #[test]
-    fn images_reference_config_and_layers_and_indexes_their_children() {
-        let image = manifest(&format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}]}}"#
-        ));
-        let r = image.references();
-        assert_eq!(
-            r.blobs.iter().map(Digest::as_str).collect::<Vec<_>>(),
-            [D1, D2]
-        );
-        assert!(r.children.is_empty());
-        assert!(!r.signature_artifact);
-        let index = manifest(&format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D1}","size":1}}]}}"#
-        ));
-        assert_eq!(index.references().children.len(), 1);
-        assert!(!index.references().signature_artifact);
-    }
-
-    fn refusal(json: &str) -> String {
-        match Manifest::from_upstream(None, None, Bytes::from(json.to_owned())) {
-            Err(e @ UpstreamErrorKind::Unreadable { .. }) => e.to_string(),
-            other => panic!("{json}: {other:?}"),
+    /// Fetch a manifest by tag, hashing it; `None` when the tag does not exist.
+    pub(super) async fn fetch_tagged_manifest(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        accept: &HeaderValue,
+    ) -> Result<Option<Manifest>, UpstreamError> {
+        let scope = pull_scope(repository);
+        let url = self.url(&format!("/v2/{repository}/manifests/{tag}"))?;
+        match self.get_manifest(url, None, accept, &scope).await {
+            Ok(m) => Ok(Some(m)),
+            Err(UpstreamError {
+                kind: UpstreamErrorKind::NotFound { .. },
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
-    #[test]
-    fn manifests_go_would_read_otherwise_are_refused_naming_the_key() {
-        let layer = format!(
-            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}"#
-        );
-        let sig = layer.replace(
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-            "application/vnd.dev.cosign.simplesigning.v1+json",
-        );
-        let e = refusal(&format!(
-            r#"{{"schemaVersion":2,"layers":[{sig}],"Layers":[{layer}]}}"#
-        ));
-        assert!(e.contains("is not a JSON manifest signgate can read: key `Layers` at `$` would be read as `layers` by Go"), "{e}");
-        let e = refusal(&format!(
-            r#"{{"schemaVersion":2,"config":{layer},"manifests":[{layer}]}}"#
-        ));
-        assert!(e.contains("keys `manifests` and `config` at `$`"), "{e}");
-    }
-
-    #[test]
-    fn a_descriptor_with_an_invalid_digest_refuses_the_manifest() {
-        for (json, path) in [
-            (
-                format!(
-                    r#"{{"schemaVersion":2,"layers":[{{"digest":"{D1}"}},{{"digest":"sha256:zz"}}]}}"#
-                ),
-                "`$.layers[1].digest`",
-            ),
-            (
-                r#"{"schemaVersion":2,"manifests":[{"digest":"md5:00"}]}"#.to_owned(),
-                "`$.manifests[0].digest`",
-            ),
-            (
-                r#"{"schemaVersion":2,"layers":[],"config":{"size":1}}"#.to_owned(),
-                "`$.config`: missing field `digest`",
-            ),
-            (
-                format!(r#"{{"schemaVersion":2,"layers":[],"subject":{{"digest":"{D1}x"}}}}"#),
-                "`$.subject.digest`",
-            ),
-        ] {
-            let e = refusal(&json);
-            assert!(e.contains(path), "{e}");
+    async fn get_manifest(
+        &self,
+        url: Url,
+        expected: Option<&Digest>,
+        accept: &HeaderValue,
+        scope: &str,
+    ) -> Result<Manifest, UpstreamError> {
+        let deadline = self.deadline();
+        let headers = [(ACCEPT, accept.clone())];
+        let response = self
+            .send(
+                Method::GET,
+                url,
+                &headers,
+                Credentials::Upstream(Some(scope)),
+            )
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(self.status_error(&response, Resource::Manifest));
         }
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
+            return Err(self.error(UpstreamErrorKind::TooLarge {
+                what: "manifest",
+                limit: MAX_MANIFEST_BYTES,
+            }));
+        }
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let bytes = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
+            .await
+            .map_err(|e| self.body_error(e, "manifest"))?;
+        checked(expected, content_type.as_ref(), bytes).map_err(|kind| self.error(kind))
     }
+}
 
-    #[test]
-    fn signature_artifacts_are_recognised_by_every_layer_not_by_name() {
-        let sig = manifest(&format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":1}}]}}"#
-        ));
-        assert!(sig.references().signature_artifact);
-        let mixed = manifest(&format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":1}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{D2}","size":1}}]}}"#
-        ));
-        assert!(!mixed.references().signature_artifact);
-        let empty = manifest(&format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[]}}"#
-        ));
-        assert!(!empty.references().signature_artifact);
-    }
+/// [`Manifest::from_upstream`], its refusals worded as upstream errors.
+pub(super) fn checked(
+    expected: Option<&Digest>,
+    content_type: Option<&HeaderValue>,
+    bytes: Bytes,
+) -> Result<Manifest, UpstreamErrorKind> {
+    Manifest::from_upstream(expected, content_type, bytes).map_err(|e| match e {
+        ManifestError::DigestMismatch { expected, actual } => {
+            UpstreamErrorKind::DigestMismatch { expected, actual }
+        }
+        ManifestError::Unreadable { digest, error } => UpstreamErrorKind::Unreadable {
+            what: format!("manifest {digest}"),
+            error,
+        },
+        ManifestError::Invalid(why) => UpstreamErrorKind::BadResponse(why),
+    })
 }

@@ -1,20 +1,25 @@
 //! `GET /v2/<name>/referrers/<digest>`, with the spec's fallback for
 //! registries that lack the API (distribution 2.8): the referrers tag schema,
-//! an index stored under the tag `sha256-<hex>`.
+//! an index stored under the tag `sha256-<hex>`. One fetch serves both
+//! callers: clients (one page, filtered by `artifactType`) and signature
+//! discovery (every page of the same endpoint).
 
 use bytes::Bytes;
-use http::header::ACCEPT;
-use http::{HeaderValue, Method, StatusCode};
+use http::header::{ACCEPT, LINK};
+use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::body::read_bounded;
-use super::error::UpstreamErrorKind;
-use super::{pull_scope, Credentials, Resource, Upstream, UpstreamError};
+use super::link::next_link;
+use super::request::Remote;
+use super::{Resource, UpstreamError, UpstreamErrorKind};
+use crate::oci::header::OCI_FILTERS_APPLIED;
 use crate::oci::json::{self, Document, StrictJsonError};
-use crate::oci::{Descriptor, Digest, Repository, MAX_MANIFEST_BYTES};
+use crate::oci::{Descriptor, Digest, Repository, INDEX_MEDIA_TYPE, MAX_MANIFEST_BYTES};
 
-const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// At most this many pages of a paginated referrers answer are followed.
+const MAX_REFERRER_PAGES: usize = 16;
 
 /// A referrers index, ready to serve.
 pub struct Referrers {
@@ -24,15 +29,75 @@ pub struct Referrers {
     pub filtered: bool,
 }
 
-impl Upstream {
-    pub async fn referrers(
+/// One entry of a referrers list: typed, for what signgate reads, beside
+/// the JSON the upstream sent, for what clients are served (annotations,
+/// platform and all).
+#[derive(Debug)]
+pub(super) struct Referrer {
+    pub(super) descriptor: Descriptor,
+    pub(super) json: Value,
+}
+
+/// Which pages of a referrers answer are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pages {
+    /// The first only (what a client asked for).
+    First,
+    /// Every page, following `Link` on the same endpoint.
+    All,
+}
+
+impl Remote {
+    /// The referrers index a client asked for, filtered by `artifactType`
+    /// here when the upstream did not.
+    pub(super) async fn referrers(
         &self,
         repository: &Repository,
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, UpstreamError> {
-        let scope = pull_scope(repository);
-        let mut path = format!("/v2/{repository}/referrers/{digest}");
+        let (mut manifests, upstream_filtered) = self
+            .fetch_referrers(repository, digest, artifact_type, Pages::First)
+            .await?;
+        let mut filtered = upstream_filtered;
+        if let (Some(wanted), false) = (artifact_type, upstream_filtered) {
+            manifests.retain(|m| m.descriptor.artifact_type.as_deref() == Some(wanted));
+            filtered = true;
+        }
+        let body = index_bytes(&manifests).map_err(|e| {
+            self.error(UpstreamErrorKind::BadResponse(format!(
+                "referrers index: {e}"
+            )))
+        })?;
+        Ok(Referrers { body, filtered })
+    }
+
+    /// Every referrer descriptor of `digest`, for signature discovery: the
+    /// referrers API with its `Link` pagination followed (same repository
+    /// only), or the referrers tag schema where the API is missing (404).
+    pub(super) async fn referrer_descriptors(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Vec<Referrer>, UpstreamError> {
+        let (descriptors, _) = self
+            .fetch_referrers(repository, digest, None, Pages::All)
+            .await?;
+        Ok(descriptors)
+    }
+
+    /// The one referrers fetch: the API (with the client's `artifactType`
+    /// query), or on a first-page 404 the tag schema. Returns the
+    /// descriptors and whether the upstream applied the filter.
+    async fn fetch_referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        pages: Pages,
+    ) -> Result<(Vec<Referrer>, bool), UpstreamError> {
+        let endpoint = format!("/v2/{repository}/referrers/{digest}");
+        let mut path = endpoint.clone();
         if let Some(t) = artifact_type {
             path.push('?');
             path.push_str(
@@ -41,54 +106,44 @@ impl Upstream {
                     .finish(),
             );
         }
-        let deadline = Instant::now() + self.timeouts.response;
-        let response = self
-            .send(
-                Method::GET,
-                self.url(&path)?,
-                &[],
-                Credentials::Upstream(Some(&scope)),
-            )
-            .await?;
-        let (index, upstream_filtered) = match response.status() {
-            StatusCode::OK => {
-                let filtered = response
-                    .headers()
-                    .get("oci-filters-applied")
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
-                let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
-                    .await
-                    .map_err(|e| self.body_error(e, "referrers index"))?;
-                (self.parse_index(&body)?, filtered)
+        let mut descriptors = Vec::new();
+        let mut filtered = false;
+        for page in 0..MAX_REFERRER_PAGES {
+            let deadline = self.deadline();
+            let response = self.get(repository, &path, &[]).await?;
+            match response.status() {
+                StatusCode::OK => {
+                    let headers = response.headers();
+                    if page == 0 {
+                        filtered = headers
+                            .get(OCI_FILTERS_APPLIED)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
+                    }
+                    let next = headers
+                        .get(LINK)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| next_link(l, &endpoint))
+                        .filter(|_| pages == Pages::All);
+                    let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
+                        .await
+                        .map_err(|e| self.body_error(e, "referrers index"))?;
+                    descriptors.extend(self.parse_index(&body)?);
+                    match next {
+                        Some(next) => path = next,
+                        None => return Ok((descriptors, filtered)),
+                    }
+                }
+                StatusCode::NOT_FOUND if page == 0 => {
+                    let index = self.referrers_tag(repository, digest, deadline).await?;
+                    return Ok((index, false));
+                }
+                _ => return Err(self.status_error(&response, Resource::Referrers)),
             }
-            StatusCode::NOT_FOUND => (
-                self.referrers_tag(repository, digest, &scope, deadline)
-                    .await?,
-                false,
-            ),
-            _ => return Err(self.status_error(&response, Resource::Referrers)),
-        };
-        let mut manifests = index;
-        let mut filtered = upstream_filtered;
-        if let (Some(wanted), false) = (artifact_type, upstream_filtered) {
-            manifests.retain(|m| m.get("artifactType").and_then(Value::as_str) == Some(wanted));
-            filtered = true;
         }
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": INDEX_MEDIA_TYPE,
-            "manifests": manifests,
-        });
-        let body = serde_json::to_vec(&index).map_err(|e| {
-            self.error(UpstreamErrorKind::BadResponse(format!(
-                "referrers index: {e}"
-            )))
-        })?;
-        Ok(Referrers {
-            body: Bytes::from(body),
-            filtered,
-        })
+        Err(self.error(UpstreamErrorKind::BadResponse(format!(
+            "referrers of {digest} span more than {MAX_REFERRER_PAGES} pages"
+        ))))
     }
 
     /// The referrers tag schema: missing tag means no referrers.
@@ -96,22 +151,11 @@ impl Upstream {
         &self,
         repository: &Repository,
         digest: &Digest,
-        scope: &str,
         deadline: Instant,
-    ) -> Result<Vec<Value>, UpstreamError> {
-        let url = self.url(&format!(
-            "/v2/{repository}/manifests/{}",
-            digest.to_tag_form()
-        ))?;
+    ) -> Result<Vec<Referrer>, UpstreamError> {
+        let path = format!("/v2/{repository}/manifests/{}", digest.to_tag_form());
         let headers = [(ACCEPT, HeaderValue::from_static(INDEX_MEDIA_TYPE))];
-        let response = self
-            .send(
-                Method::GET,
-                url,
-                &headers,
-                Credentials::Upstream(Some(scope)),
-            )
-            .await?;
+        let response = self.get(repository, &path, &headers).await?;
         match response.status() {
             StatusCode::OK => {
                 let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
@@ -125,7 +169,7 @@ impl Upstream {
     }
 
     /// A referrers index read strictly: its descriptors, each checked.
-    fn parse_index(&self, body: &[u8]) -> Result<Vec<Value>, UpstreamError> {
+    fn parse_index(&self, body: &[u8]) -> Result<Vec<Referrer>, UpstreamError> {
         read_referrers_index(body).map_err(|error| {
             self.error(UpstreamErrorKind::Unreadable {
                 what: "a referrers index".into(),
@@ -135,130 +179,65 @@ impl Upstream {
     }
 }
 
+/// The bytes of an OCI index listing `manifests` as the upstream sent them:
+/// what clients are served, and what the store keeps under the referrers
+/// tag schema.
+pub(super) fn index_bytes(manifests: &[Referrer]) -> Result<Bytes, serde_json::Error> {
+    let manifests: Vec<&Value> = manifests.iter().map(|m| &m.json).collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": manifests,
+    });
+    serde_json::to_vec(&index).map(Bytes::from)
+}
+
 /// A referrers index (the API's answer, or the tag schema's index): read
 /// through the strict reader, every descriptor typed (an invalid digest
-/// refuses the whole list), then returned as the JSON values the upstream
-/// sent, to be served or walked.
-pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Value>, StrictJsonError> {
+/// refuses the whole list), each beside the JSON value the upstream sent,
+/// to be served.
+pub(super) fn read_referrers_index(body: &[u8]) -> Result<Vec<Referrer>, StrictJsonError> {
     #[derive(serde::Deserialize)]
     struct Typed {
-        #[allow(dead_code)] // read to be validated
         manifests: Vec<Descriptor>,
     }
     #[derive(serde::Deserialize)]
     struct Raw {
         manifests: Vec<Value>,
     }
-    json::read::<Typed>(body, Document::Manifest)?;
-    json::read::<Raw>(body, Document::Manifest).map(|raw| raw.manifests)
-}
-
-/// At most this many pages of a paginated referrers answer are followed.
-const MAX_REFERRER_PAGES: usize = 16;
-
-impl Upstream {
-    /// Every referrer descriptor of `digest`, for signature discovery: the
-    /// referrers API with its `Link` pagination followed (same repository
-    /// only), or the referrers tag schema where the API is missing (404).
-    pub(super) async fn referrer_descriptors_remote(
-        &self,
-        repository: &Repository,
-        digest: &Digest,
-    ) -> Result<Vec<Value>, UpstreamError> {
-        let scope = pull_scope(repository);
-        let first = format!("/v2/{repository}/referrers/{digest}");
-        let mut path = first.clone();
-        let mut descriptors = Vec::new();
-        for page in 0..MAX_REFERRER_PAGES {
-            let deadline = Instant::now() + self.timeouts.response;
-            let response = self
-                .send(
-                    Method::GET,
-                    self.url(&path)?,
-                    &[],
-                    Credentials::Upstream(Some(&scope)),
-                )
-                .await?;
-            let index = match response.status() {
-                StatusCode::OK => {
-                    let next = response
-                        .headers()
-                        .get(http::header::LINK)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| next_link(l, &first));
-                    let body = read_bounded(response.into_body(), MAX_MANIFEST_BYTES, deadline)
-                        .await
-                        .map_err(|e| self.body_error(e, "referrers index"))?;
-                    descriptors.extend(self.parse_index(&body)?);
-                    match next {
-                        Some(next) => {
-                            path = next;
-                            continue;
-                        }
-                        None => return Ok(descriptors),
-                    }
-                }
-                StatusCode::NOT_FOUND if page == 0 => {
-                    self.referrers_tag(repository, digest, &scope, deadline)
-                        .await?
-                }
-                _ => return Err(self.status_error(&response, Resource::Referrers)),
-            };
-            descriptors.extend(index);
-            return Ok(descriptors);
-        }
-        Err(self.error(UpstreamErrorKind::BadResponse(format!(
-            "referrers of {digest} span more than {MAX_REFERRER_PAGES} pages"
-        ))))
-    }
-}
-
-/// The path and query of a `Link: <…>; rel="next"` that stays on the same
-/// referrers endpoint; anything else is not followed.
-fn next_link(link: &str, endpoint: &str) -> Option<String> {
-    let (target, params) = link.split_once(';')?;
-    if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
-        return None;
-    }
-    let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-    // Absolute links are reduced to their path: the origin is ours.
-    let path = match target.find("://") {
-        Some(i) => {
-            let rest = target.get(i + 3..)?;
-            rest.get(rest.find('/')?..)?
-        }
-        None => target,
-    };
-    (path.split('?').next() == Some(endpoint)).then(|| path.to_owned())
+    let typed = json::read::<Typed>(body, Document::Manifest)?;
+    let raw = json::read::<Raw>(body, Document::Manifest)?;
+    Ok(typed
+        .manifests
+        .into_iter()
+        .zip(raw.manifests)
+        .map(|(descriptor, json)| Referrer { descriptor, json })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::next_link;
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     #[test]
-    fn only_next_links_on_the_same_endpoint_are_followed() {
-        let e = "/v2/a/b/referrers/sha256:00";
-        assert_eq!(
-            next_link("</v2/a/b/referrers/sha256:00?n=2&last=x>; rel=\"next\"", e).as_deref(),
-            Some("/v2/a/b/referrers/sha256:00?n=2&last=x")
+    fn referrer_lists_are_typed_and_served_as_sent() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D1}","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{{"a":"b"}}}}]}}"#
         );
+        let list = read_referrers_index(body.as_bytes()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].descriptor.digest.as_str(), D1);
         assert_eq!(
-            next_link(
-                "<https://reg.example/v2/a/b/referrers/sha256:00?p=2>; rel=\"next\"",
-                e
-            )
-            .as_deref(),
-            Some("/v2/a/b/referrers/sha256:00?p=2")
+            list[0].descriptor.artifact_type.as_deref(),
+            Some("application/vnd.dev.sigstore.bundle.v0.3+json")
         );
-        assert_eq!(
-            next_link("</v2/other/referrers/sha256:00?n=2>; rel=\"next\"", e),
-            None
-        );
-        assert_eq!(
-            next_link("</v2/a/b/referrers/sha256:00?n=2>; rel=\"prev\"", e),
-            None
-        );
-        assert_eq!(next_link("garbage", e), None);
+        let served: Value = serde_json::from_slice(&index_bytes(&list).unwrap()).unwrap();
+        assert_eq!(served["manifests"][0]["annotations"]["a"], "b");
+        assert_eq!(served["mediaType"], INDEX_MEDIA_TYPE);
+        let bad = body.replace(D1, "sha256:zz");
+        let e = read_referrers_index(bad.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("`$.manifests[0].digest`"), "{e}");
     }
 }
