@@ -6,11 +6,17 @@
 //! (OR). Images matching no policy follow `no-match-policy`.
 //!
 //! Architecture invariant: loading is the only I/O (reading the files and
-//! key files); matching is pure. A `PolicySet` is immutable; a reload builds
+//! key files); matching and judging ([`evaluate`]) are pure. A `PolicySet` is immutable; a reload builds
 //! a new one with a new revision, which is part of every decision-cache key.
 
+mod authority;
 mod decision;
-pub use decision::DenialCode;
+pub mod evaluate;
+pub mod explain;
+pub mod trace;
+#[cfg(test)]
+pub(crate) use authority::describe;
+pub use decision::{Decision, DecisionTtls, Denial, DenialCode};
 mod file;
 pub mod glob;
 mod load;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::decide::Denial;
 use crate::oci::{Digest, Repository};
+use crate::policy::Denial;
 use crate::route::RouteError;
 use crate::upstream::UpstreamError;
 

@@ -8,10 +8,11 @@ use http::{HeaderMap, HeaderValue, Response};
 
 use std::net::SocketAddr;
 
+use super::gate::Subject;
 use super::{App, ProxyError};
 use crate::config::HeadDenials;
-use crate::decide::{Decision, Subject};
 use crate::oci::{Reference, DEFAULT_MANIFEST_ACCEPT};
+use crate::policy::Decision;
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Target};
 use crate::upstream::Resolved;
@@ -57,9 +58,6 @@ impl App {
                     accept.clone(),
                 );
                 let cached = self.caches.tag(&key);
-                if self.caches.tags_enabled() {
-                    self.metrics.cache("tag", cached.is_some());
-                }
                 match cached {
                     Some(digest) => (digest, None),
                     None => {
@@ -101,10 +99,6 @@ impl App {
                         .await
                 };
                 let manifest = self.caches.manifest(key, fetch).await;
-                self.metrics.cache(
-                    "manifest",
-                    !fetched.load(std::sync::atomic::Ordering::Relaxed),
-                );
                 manifest?
             }
         };
