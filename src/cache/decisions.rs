@@ -50,14 +50,15 @@ impl Decisions {
 
     /// The kept decision for `key`, or the one `evaluate` makes (`Err`: a
     /// transient denial, returned and not kept), and whether it was kept
-    /// already.
-    pub async fn get_or_evaluate<F>(&self, key: DecisionKey, evaluate: F) -> (Decision, bool)
+    /// already. `evaluate` is called only on a miss.
+    pub async fn get_or_evaluate<E, F>(&self, key: DecisionKey, evaluate: E) -> (Decision, bool)
     where
+        E: FnOnce() -> F,
         F: std::future::Future<Output = Result<Decision, Denial>>,
     {
         let (decision, hit) = match self.cache.get(&key).await {
             Some(kept) => (kept, true),
-            None => match self.cache.entry(key).or_try_insert_with(evaluate).await {
+            None => match self.cache.entry(key).or_try_insert_with(evaluate()).await {
                 Ok(entry) => {
                     let fresh = entry.is_fresh();
                     (entry.into_value(), !fresh)

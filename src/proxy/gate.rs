@@ -141,7 +141,8 @@ impl Gate {
         let (decision, cache_hit) = self
             .caches
             .decisions
-            .get_or_evaluate(key, self.evaluate(&subject, &image, &policies))
+            // Boxed: the evaluation's future is large, and only a miss needs it.
+            .get_or_evaluate(key, || Box::pin(self.evaluate(&subject, &image, &policies)))
             .await;
         // A proven artifact's blobs were registered by the proof, as the
         // bytes it parsed; it lists no platform manifests.
