@@ -570,3 +570,7 @@ fn policy_verdict<'a>(
         ))
     })
 }
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
