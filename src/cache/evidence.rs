@@ -48,19 +48,21 @@ impl EvidenceCache {
     }
 
     /// What discovery found for `key`, or `discover`'s answer (shared by
-    /// concurrent callers; errors are not kept).
-    pub async fn discovered<F>(
+    /// concurrent callers; errors are not kept). `discover` is called only
+    /// on a miss: its future is large, and built only where it runs.
+    pub async fn discovered<D, F>(
         &self,
         key: MaterialKey,
-        discover: F,
+        discover: D,
     ) -> Result<Arc<Discovered>, DiscoveryError>
     where
+        D: FnOnce() -> F,
         F: std::future::Future<Output = Result<Discovered, DiscoveryError>>,
     {
         let hit = self.materials.contains_key(&key);
         let found = self
             .materials
-            .try_get_with(key, async { discover.await.map(Arc::new) })
+            .try_get_with(key, async { discover().await.map(Arc::new) })
             .await
             .map_err(|e| (*e).clone())?;
         self.metrics.cache("signatures", hit);
@@ -68,11 +70,18 @@ impl EvidenceCache {
     }
 
     /// One payload or artifact blob, or `fetch`'s (shared; errors are not
-    /// kept).
-    pub async fn payload<F>(&self, key: MaterialKey, fetch: F) -> Result<Bytes, Arc<UpstreamError>>
+    /// kept). `fetch` is called only on a miss.
+    pub async fn payload<G, F>(
+        &self,
+        key: MaterialKey,
+        fetch: G,
+    ) -> Result<Bytes, Arc<UpstreamError>>
     where
+        G: FnOnce() -> F,
         F: std::future::Future<Output = Result<Bytes, UpstreamError>>,
     {
-        self.payloads.try_get_with(key, fetch).await
+        self.payloads
+            .try_get_with(key, async { fetch().await })
+            .await
     }
 }

@@ -91,7 +91,9 @@ impl Gate {
         let found = self
             .caches
             .evidence
-            .discovered(key, signature::discover(&upstream, &repository, digest))
+            .discovered(key, || {
+                Box::pin(signature::discover(&upstream, &repository, digest))
+            })
             .await?;
         let plan = signature::plan(&found, purpose)?;
         let mut payloads = std::collections::BTreeMap::new();
@@ -133,7 +135,7 @@ impl Gate {
         let repository = source.1.clone();
         self.caches
             .evidence
-            .payload((source.0, source.1, digest.clone()), async move {
+            .payload((source.0, source.1, digest.clone()), || async move {
                 upstream.fetch_blob(&repository, digest, size).await
             })
             .await
