@@ -14,7 +14,8 @@ use p256::pkcs8::EncodePublicKey as _;
 
 use super::*;
 use crate::policy::rego::RegoPolicy;
-use crate::policy::{AttestationRule, SignatureSource};
+use crate::policy::trace::SourceTrace;
+use crate::policy::{AttestationRule, Authority, SignatureSource};
 use crate::signature::SignatureLayer;
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
 use crate::verify::{PublicKey, Requirement};
