@@ -23,8 +23,8 @@ use super::{Applicable, AuthorityKind, Decision, Denial, DenialCode, Mode, Platf
 use crate::config::NoMatchPolicy;
 use crate::oci::{Digest, RegistryName, Repository};
 use crate::route::UpstreamId;
-use crate::signature::{Discovered, DiscoveryError, Purpose};
-use crate::verify::{Admission, Exemption};
+use crate::signature::{Discovered, DiscoveryError};
+use crate::verify::{Admission, Exemption, Want};
 
 /// What the gate knows of the manifest it is asked about.
 pub struct SubjectFacts<'a> {
@@ -51,7 +51,7 @@ pub struct Source {
 pub enum Need {
     /// The signature material of the subject's digest in `source`, with
     /// the payloads `purpose` can use.
-    Material { source: Source, purpose: Purpose },
+    Material { source: Source, purpose: Want },
     /// The proof that a claimed signature artifact is one.
     ArtifactProof,
     /// The admission of an index that lists this manifest, if any.
@@ -61,7 +61,7 @@ pub enum Need {
 /// What the gate fetched, one entry per [`Need`].
 #[derive(Debug, Default)]
 pub struct Evidence {
-    pub materials: Vec<(Source, Purpose, Result<Discovered, DiscoveryError>)>,
+    pub materials: Vec<(Source, Want, Result<Discovered, DiscoveryError>)>,
     pub artifact: Option<Result<(), DiscoveryError>>,
     pub listed_by: Option<Admission>,
 }
@@ -70,7 +70,7 @@ impl Evidence {
     fn material(
         &self,
         source: &Source,
-        purpose: Purpose,
+        purpose: Want,
     ) -> Option<&Result<Discovered, DiscoveryError>> {
         self.materials
             .iter()

@@ -184,9 +184,9 @@ fn refused() -> DiscoveryError {
 
 /// The signatures in the image's own repository.
 fn own(
-    purpose: Purpose,
+    purpose: Want,
     material: Result<Discovered, DiscoveryError>,
-) -> (Source, Purpose, Result<Discovered, DiscoveryError>) {
+) -> (Source, Want, Result<Discovered, DiscoveryError>) {
     (source(ME, "app"), purpose, material)
 }
 
@@ -207,7 +207,7 @@ fn facts<'a>(digest: &'a Digest, repository: &'a Repository, artifact: bool) -> 
 
 /// What a case must decide.
 #[derive(Debug, PartialEq, Eq)]
-enum Want {
+enum Expect {
     /// Admitted, with this basis and this many warnings.
     Admit(&'static str, usize),
     /// Denied with this code, by this policy, transiently or not, with a
@@ -220,7 +220,7 @@ fn check(
     applicable: &Applicable<'_>,
     evidence: &Evidence,
     facts: &SubjectFacts<'_>,
-    want: &Want,
+    want: &Expect,
 ) {
     let verdict = evaluate(applicable, evidence, facts);
     let explored = explore(applicable, evidence, facts);
@@ -230,7 +230,7 @@ fn check(
                 admission,
                 warnings,
             },
-            Want::Admit(basis, n),
+            Expect::Admit(basis, n),
         ) => {
             assert!(
                 admission.basis().contains(basis),
@@ -240,7 +240,7 @@ fn check(
             assert_eq!(warnings.len(), *n, "{name}: {warnings:?}");
             assert_eq!(admission.digest(), facts.digest, "{name}");
         }
-        (Decision::Deny(d), Want::Deny(code, policy, transient, reason)) => {
+        (Decision::Deny(d), Expect::Deny(code, policy, transient, reason)) => {
             assert_eq!(d.code, *code, "{name}: {d}");
             assert_eq!(d.policy.as_deref(), *policy, "{name}: {d}");
             assert_eq!(d.transient, *transient, "{name}: {d}");
@@ -262,11 +262,11 @@ fn no_match_follows_no_match_policy() {
     let repository: Repository = "app".parse().unwrap();
     let facts = facts(&digest, &repository, false);
     let table = [
-        (NoMatchPolicy::Allow, Want::Admit("no policy matches", 0)),
-        (NoMatchPolicy::Warn, Want::Admit("no policy matches", 1)),
+        (NoMatchPolicy::Allow, Expect::Admit("no policy matches", 0)),
+        (NoMatchPolicy::Warn, Expect::Admit("no policy matches", 1)),
         (
             NoMatchPolicy::Deny,
-            Want::Deny(DenialCode::NoMatch, None, false, "no-match-policy is deny"),
+            Expect::Deny(DenialCode::NoMatch, None, false, "no-match-policy is deny"),
         ),
     ];
     for (no_match, want) in table {
@@ -290,8 +290,8 @@ fn no_match_follows_no_match_policy() {
 struct Case {
     name: &'static str,
     policies: Vec<Policy>,
-    materials: Vec<(Source, Purpose, Result<Discovered, DiscoveryError>)>,
-    want: Want,
+    materials: Vec<(Source, Want, Result<Discovered, DiscoveryError>)>,
+    want: Expect,
 }
 
 fn run_cases(digest: &Digest, cases: Vec<Case>) {
@@ -312,8 +312,8 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
     let (digest, layers) = signed_image();
     let good = || verify("good", key("cosign.pub"));
     let other = || verify("other", key("cosign2.pub"));
-    let sig = |l: &Vec<SignatureLayer>| own(Purpose::Signatures, found(l.clone()));
-    let none = || own(Purpose::Signatures, found(Vec::new()));
+    let sig = |l: &Vec<SignatureLayer>| own(Want::Signature, found(l.clone()));
+    let none = || own(Want::Signature, found(Vec::new()));
     use Mode::{Enforce, Warn};
     run_cases(
         &digest,
@@ -322,13 +322,13 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                 name: "signed by the trusted key",
                 policies: vec![policy("p", Enforce, vec![good()])],
                 materials: vec![sig(&layers)],
-                want: Want::Admit("authority 'good'", 0),
+                want: Expect::Admit("authority 'good'", 0),
             },
             Case {
                 name: "no signatures",
                 policies: vec![policy("p", Enforce, vec![good()])],
                 materials: vec![none()],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::NoSignatures,
                     Some("p"),
                     false,
@@ -339,7 +339,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                 name: "signed by another key",
                 policies: vec![policy("p", Enforce, vec![other()])],
                 materials: vec![sig(&layers)],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::UntrustedSignature,
                     Some("p"),
                     false,
@@ -350,7 +350,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                 name: "any one authority suffices",
                 policies: vec![policy("p", Enforce, vec![other(), good()])],
                 materials: vec![sig(&layers)],
-                want: Want::Admit("authority 'good'", 0),
+                want: Expect::Admit("authority 'good'", 0),
             },
             Case {
                 name: "a static pass after a failure",
@@ -360,13 +360,13 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                     vec![fixed("no", false), fixed("yes", true)],
                 )],
                 materials: vec![],
-                want: Want::Admit("static pass (policy 'p')", 0),
+                want: Expect::Admit("static pass (policy 'p')", 0),
             },
             Case {
                 name: "a static fail",
                 policies: vec![policy("p", Enforce, vec![fixed("no", false)])],
                 materials: vec![],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::StaticFail,
                     Some("p"),
                     false,
@@ -377,7 +377,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                 name: "the first failure names the code",
                 policies: vec![policy("p", Enforce, vec![fixed("no", false), other()])],
                 materials: vec![sig(&layers)],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::StaticFail,
                     Some("p"),
                     false,
@@ -391,7 +391,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                     policy("fails", Enforce, vec![other()]),
                 ],
                 materials: vec![sig(&layers)],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::UntrustedSignature,
                     Some("fails"),
                     false,
@@ -405,7 +405,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                     policy("warns", Warn, vec![other()]),
                 ],
                 materials: vec![sig(&layers)],
-                want: Want::Admit("policy 'warns' failed in warn mode", 1),
+                want: Expect::Admit("policy 'warns' failed in warn mode", 1),
             },
             Case {
                 name: "warn mode does not excuse an enforcing policy",
@@ -414,7 +414,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
                     policy("enforces", Enforce, vec![fixed("no", false)]),
                 ],
                 materials: vec![sig(&layers)],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::StaticFail,
                     Some("enforces"),
                     false,
@@ -430,7 +430,7 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
             name: "a signature for another image",
             policies: vec![policy("p", Enforce, vec![good()])],
             materials: vec![sig(&layers)],
-            want: Want::Deny(DenialCode::OtherImage, Some("p"), false, "another image"),
+            want: Expect::Deny(DenialCode::OtherImage, Some("p"), false, "another image"),
         }],
     );
 }
@@ -439,8 +439,8 @@ fn policies_are_anded_authorities_ored_and_warn_mode_admits_with_a_warning() {
 fn sources_and_fetch_failures_decide_only_where_the_judgement_reaches_them() {
     let (digest, layers) = signed_image();
     let good = || verify("good", key("cosign.pub"));
-    let sig = |m| own(Purpose::Signatures, m);
-    let elsewhere = |m| (source(SIGS, "sigs"), Purpose::Signatures, m);
+    let sig = |m| own(Want::Signature, m);
+    let elsewhere = |m| (source(SIGS, "sigs"), Want::Signature, m);
     use Mode::Enforce;
     run_cases(
         &digest,
@@ -453,7 +453,7 @@ fn sources_and_fetch_failures_decide_only_where_the_judgement_reaches_them() {
                     vec![from(good(), "nowhere.test", "sigs")],
                 )],
                 materials: vec![],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::SourceUnconfigured,
                     Some("p"),
                     false,
@@ -472,13 +472,13 @@ fn sources_and_fetch_failures_decide_only_where_the_judgement_reaches_them() {
                     )],
                 )],
                 materials: vec![elsewhere(found(layers.clone()))],
-                want: Want::Admit("authority 'good'", 0),
+                want: Expect::Admit("authority 'good'", 0),
             },
             Case {
                 name: "an upstream error is transient",
                 policies: vec![policy("p", Enforce, vec![good()])],
                 materials: vec![sig(Err(upstream_error()))],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::UpstreamError,
                     Some("p"),
                     true,
@@ -493,13 +493,13 @@ fn sources_and_fetch_failures_decide_only_where_the_judgement_reaches_them() {
                     vec![good(), from(good(), "sigs.test", "sigs")],
                 )],
                 materials: vec![sig(found(layers.clone())), elsewhere(Err(upstream_error()))],
-                want: Want::Admit("authority 'good'", 0),
+                want: Expect::Admit("authority 'good'", 0),
             },
             Case {
                 name: "refused material is definitive",
                 policies: vec![policy("p", Enforce, vec![good()])],
                 materials: vec![sig(Err(refused()))],
-                want: Want::Deny(
+                want: Expect::Deny(
                     DenialCode::MaterialRefused,
                     Some("p"),
                     false,
@@ -514,13 +514,13 @@ fn sources_and_fetch_failures_decide_only_where_the_judgement_reaches_them() {
                     vec![good(), from(good(), "sigs.test", "sigs")],
                 )],
                 materials: vec![sig(Err(refused())), elsewhere(found(layers.clone()))],
-                want: Want::Admit("authority 'good'", 0),
+                want: Expect::Admit("authority 'good'", 0),
             },
             Case {
                 name: "evidence the gate did not gather",
                 policies: vec![policy("p", Enforce, vec![good()])],
                 materials: vec![],
-                want: Want::Deny(DenialCode::Internal, Some("p"), true, MISSING_MATERIAL),
+                want: Expect::Deny(DenialCode::Internal, Some("p"), true, MISSING_MATERIAL),
             },
         ],
     );
@@ -551,9 +551,9 @@ fn needs_name_each_source_and_purpose_once() {
     assert_eq!(
         needs(&applicable, &facts(&digest, &repository, false)),
         vec![
-            material(source(ME, "app"), Purpose::Signatures),
-            material(source(SIGS, "sigs"), Purpose::Signatures),
-            material(source(ME, "app"), Purpose::Attestations),
+            material(source(ME, "app"), Want::Signature),
+            material(source(SIGS, "sigs"), Want::Signature),
+            material(source(ME, "app"), Want::Attestation),
         ]
     );
     let mut either = list;
@@ -577,20 +577,20 @@ fn platform_manifests_and_signature_artifacts() {
         &Digest::sha256_of(b"index"),
         Exemption::StaticPass { policy: "p".into() },
     );
-    let unsigned = || own(Purpose::Signatures, found(Vec::new()));
+    let unsigned = || own(Want::Signature, found(Vec::new()));
     let mut table = Vec::new();
     for (platform, want) in [
         (
             PlatformManifests::Either,
-            Want::Admit("listed by admitted index", 0),
+            Expect::Admit("listed by admitted index", 0),
         ),
         (
             PlatformManifests::Index,
-            Want::Admit("listed by admitted index", 0),
+            Expect::Admit("listed by admitted index", 0),
         ),
         (
             PlatformManifests::Child,
-            Want::Deny(
+            Expect::Deny(
                 DenialCode::NoSignatures,
                 Some("p"),
                 false,
@@ -622,10 +622,10 @@ fn platform_manifests_and_signature_artifacts() {
     let artifact = facts(&digest, &repository, true);
     let p = policy("p", Mode::Enforce, vec![fixed("no", false)]);
     for (proof, want) in [
-        (Some(Ok(())), Want::Admit("signature", 0)),
+        (Some(Ok(())), Expect::Admit("signature", 0)),
         (
             Some(Err(refused())),
-            Want::Deny(
+            Expect::Deny(
                 DenialCode::DisguisedArtifact,
                 None,
                 false,
@@ -634,7 +634,7 @@ fn platform_manifests_and_signature_artifacts() {
         ),
         (
             Some(Err(upstream_error())),
-            Want::Deny(
+            Expect::Deny(
                 DenialCode::UpstreamError,
                 None,
                 true,
@@ -643,7 +643,7 @@ fn platform_manifests_and_signature_artifacts() {
         ),
         (
             None,
-            Want::Deny(DenialCode::Internal, None, true, "not checked"),
+            Expect::Deny(DenialCode::Internal, None, true, "not checked"),
         ),
     ] {
         let evidence = Evidence {
@@ -674,7 +674,7 @@ fn attestation_rules_need_a_verified_attestation_of_their_type_satisfying_the_co
     let level3 = "package sigstore\ndefault isCompliant := false\nisCompliant if input.predicate.level >= 3\n";
     let att = || verify("att", public.clone());
     let vuln = |level| attestation(&signer, &digest, VULN, level);
-    let material = |layers: Vec<SignatureLayer>| own(Purpose::Attestations, found(layers));
+    let material = |layers: Vec<SignatureLayer>| own(Want::Attestation, found(layers));
     use Mode::Enforce;
     run_cases(
         &digest,
@@ -683,31 +683,31 @@ fn attestation_rules_need_a_verified_attestation_of_their_type_satisfying_the_co
                 name: "a verified attestation of the type",
                 policies: vec![policy("p", Enforce, vec![requiring(att(), VULN, None)])],
                 materials: vec![material(vec![vuln(1)])],
-                want: Want::Admit("authority 'att'", 0),
+                want: Expect::Admit("authority 'att'", 0),
             },
             Case {
                 name: "only attestations of another type",
                 policies: vec![policy("p", Enforce, vec![requiring(att(), SLSA, None)])],
                 materials: vec![material(vec![vuln(1)])],
-                want: Want::Deny(DenialCode::NoAttestation, Some("p"), false, "no verified attestation of type https://slsa.dev/provenance/v0.2 (1 verified of other types"),
+                want: Expect::Deny(DenialCode::NoAttestation, Some("p"), false, "no verified attestation of type https://slsa.dev/provenance/v0.2 (1 verified of other types"),
             },
             Case {
                 name: "an attestation signed by someone else",
                 policies: vec![policy("p", Enforce, vec![requiring(att(), VULN, None)])],
                 materials: vec![material(vec![attestation(&stranger, &digest, VULN, 5)])],
-                want: Want::Deny(DenialCode::UntrustedSignature, Some("p"), false, "0 verified of other types"),
+                want: Expect::Deny(DenialCode::UntrustedSignature, Some("p"), false, "0 verified of other types"),
             },
             Case {
                 name: "the condition holds",
                 policies: vec![policy("p", Enforce, vec![requiring(att(), VULN, Some(level3))])],
                 materials: vec![material(vec![vuln(3)])],
-                want: Want::Admit("authority 'att'", 0),
+                want: Expect::Admit("authority 'att'", 0),
             },
             Case {
                 name: "every attestation of the type must satisfy the condition",
                 policies: vec![policy("p", Enforce, vec![requiring(att(), VULN, Some(level3))])],
                 materials: vec![material(vec![vuln(3), vuln(1)])],
-                want: Want::Deny(DenialCode::AttestationPolicy, Some("p"), false, "does not satisfy its policy"),
+                want: Expect::Deny(DenialCode::AttestationPolicy, Some("p"), false, "does not satisfy its policy"),
             },
             Case {
                 name: "every rule must be met",
@@ -717,13 +717,13 @@ fn attestation_rules_need_a_verified_attestation_of_their_type_satisfying_the_co
                     vec![requiring(requiring(att(), VULN, None), SLSA, None)],
                 )],
                 materials: vec![material(vec![vuln(1)])],
-                want: Want::Deny(DenialCode::NoAttestation, Some("p"), false, "attestation 'rule-1'"),
+                want: Expect::Deny(DenialCode::NoAttestation, Some("p"), false, "attestation 'rule-1'"),
             },
             Case {
                 name: "a signature authority does not accept attestations",
                 policies: vec![policy("p", Enforce, vec![att()])],
-                materials: vec![own(Purpose::Signatures, found(vec![vuln(1)]))],
-                want: Want::Deny(DenialCode::NoSignatures, Some("p"), false, "no signature among 1 layer(s) found"),
+                materials: vec![own(Want::Signature, found(vec![vuln(1)]))],
+                want: Expect::Deny(DenialCode::NoSignatures, Some("p"), false, "no signature among 1 layer(s) found"),
             },
         ],
     );
@@ -745,12 +745,8 @@ fn the_exhaustive_trace_records_past_the_verdict_and_the_verdict_trace_stops() {
     let applicable = Applicable::Policies(list.iter().collect());
     let evidence = Evidence {
         materials: vec![
-            own(Purpose::Signatures, found(layers.clone())),
-            (
-                source(SIGS, "sigs"),
-                Purpose::Signatures,
-                Err(upstream_error()),
-            ),
+            own(Want::Signature, found(layers.clone())),
+            (source(SIGS, "sigs"), Want::Signature, Err(upstream_error())),
         ],
         ..Evidence::default()
     };

@@ -8,7 +8,7 @@ use crate::oci::RegistryName;
 use crate::policy::authority::{attestations, describe, rejected, rejects};
 use crate::policy::trace::{AuthorityTrace, LayerTrace, PolicyTrace, SourceTrace, Trace};
 use crate::policy::{Authority, AuthorityKind, DenialCode, PlatformManifests, Policy};
-use crate::signature::{DiscoveryError, Purpose};
+use crate::signature::DiscoveryError;
 use crate::verify::{self, Admission, Verified, Want};
 
 /// One policy's verdict.
@@ -23,11 +23,11 @@ pub(super) enum PolicyVerdict {
 pub(super) type Transient = (String, DenialCode);
 
 /// What an authority can use: attestations when it has rules for them.
-pub(super) fn purpose(authority: &Authority) -> Purpose {
+pub(super) fn purpose(authority: &Authority) -> Want {
     if authority.attestations.is_empty() {
-        Purpose::Signatures
+        Want::Signature
     } else {
-        Purpose::Attestations
+        Want::Attestation
     }
 }
 
@@ -129,13 +129,9 @@ pub(super) fn policy_verdict<'a>(
             );
             at.unconfigured.push(registry);
         }
-        let purpose = purpose(authority);
-        let want = match purpose {
-            Purpose::Signatures => Want::Signature,
-            Purpose::Attestations => Want::Attestation,
-        };
+        let want = purpose(authority);
         for source in sources {
-            let discovered = match evidence.material(&source, purpose) {
+            let discovered = match evidence.material(&source, want) {
                 None => {
                     at.sources.push(SourceTrace::Missing);
                     outcome.get_or_insert(Err((MISSING_MATERIAL.into(), DenialCode::Internal)));

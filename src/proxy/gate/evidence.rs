@@ -10,8 +10,9 @@ use crate::oci::{Digest, Repository};
 use crate::policy::evaluate::{Evidence, Need, Source, SubjectFacts};
 use crate::route::UpstreamId;
 use crate::signature::inert::{self, Claim};
-use crate::signature::{self, Discovered, DiscoveryError, Purpose, SignatureLayer};
+use crate::signature::{self, Discovered, DiscoveryError, SignatureLayer};
 use crate::upstream::{Manifest, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::verify::Want;
 
 /// Discoveries running at once; more wait, for a bounded time.
 pub(super) const CONCURRENT_DISCOVERIES: usize = 32;
@@ -73,7 +74,7 @@ impl Gate {
         &self,
         source: (UpstreamId, Repository),
         digest: &Digest,
-        purpose: Purpose,
+        purpose: Want,
     ) -> Result<Discovered, DiscoveryError> {
         let upstream = self.upstream_of(source.0)?;
         let _turn = tokio::time::timeout(DISCOVERY_WAIT, self.discoveries.acquire())
