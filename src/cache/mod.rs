@@ -125,3 +125,6 @@ impl Caches {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
