@@ -1,8 +1,70 @@
-//! Why a manifest is denied, as a stable code: the `reason` label of
+//! The gate's answer: an admission or a denial, and why a manifest is
+//! denied as a stable code: the `reason` label of
 //! `signgate_decisions_total`, alert rules and the README's table all use
 //! these, so they are one enum, not strings spread over the gate.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::oci::Digest;
+use crate::verify::Admission;
+
+/// The gate's answer.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Admit {
+        admission: Admission,
+        /// Failures tolerated by `mode: warn` or `no-match-policy: warn`,
+        /// sent to the client as `Warning` headers.
+        warnings: Vec<String>,
+    },
+    Deny(Denial),
+}
+
+/// Why a manifest is refused.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub image: String,
+    pub digest: Digest,
+    /// The policy that denied, if one did (none for `no-match-policy: deny`).
+    pub policy: Option<String>,
+    pub reasons: Vec<String>,
+    /// An upstream failure on the way to a verdict: not cached.
+    pub transient: bool,
+    /// A stable code for metrics and alerts (the README lists them all).
+    pub code: DenialCode,
+}
+
+/// How long decisions are reused.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionTtls {
+    pub allow: Duration,
+    pub deny: Duration,
+}
+
+// === impl Denial ===
+
+impl Denial {
+    /// The `detail` object of the OCI error.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "image": self.image,
+            "digest": self.digest.as_str(),
+            "policy": self.policy,
+            "reasons": self.reasons,
+        })
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{} denied", self.image, self.digest)?;
+        if let Some(policy) = &self.policy {
+            write!(f, " by policy {policy}")?;
+        }
+        write!(f, ": {}", self.reasons.join("; "))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenialCode {

@@ -5,16 +5,23 @@
 //! matches must pass (AND); within a policy, any one authority suffices
 //! (OR). Images matching no policy follow `no-match-policy`.
 //!
-//! Architecture invariant: loading is the only I/O (reading the files and
-//! key files); matching is pure. A `PolicySet` is immutable; a reload builds
-//! a new one with a new revision, which is part of every decision-cache key.
+//! Architecture invariant: `source.rs` is the only I/O (policy files,
+//! `trust:` root files, key paths); parsing, matching and judging
+//! ([`evaluate`]) are pure. A `PolicySet` is immutable; a reload builds a
+//! new one with a new revision, which is part of every decision-cache key.
 
 mod authority;
 mod decision;
-pub use decision::DenialCode;
+pub mod evaluate;
+pub mod explain;
+pub mod trace;
+pub use decision::{Decision, DecisionTtls, Denial, DenialCode};
+#[cfg(test)]
+pub(crate) use judge::describe;
 mod error;
 mod file;
 pub mod glob;
+mod judge;
 mod keyless;
 mod load;
 pub mod predicate;

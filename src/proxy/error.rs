@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::decide::Denial;
 use crate::oci::{Digest, ErrorCode, ReferenceError, Repository};
+use crate::policy::Denial;
 use crate::respond::{self, ErrorReply, ResponseBody};
 use crate::route::RouteError;
 use crate::upstream::{Resource, UpstreamError, UpstreamErrorKind};

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use super::gate::Subject;
 use super::{App, ProxyError};
-use crate::decide::{Decision, Denial, Subject};
 use crate::oci::Manifest;
 use crate::oci::{Digest, ImageRef, Reference, DEFAULT_MANIFEST_ACCEPT};
+use crate::policy::{Decision, Denial};
 use crate::route::Target;
 use crate::upstream::Resolved;
 use crate::verify::Admission;
@@ -96,11 +97,7 @@ impl App {
                     tag.clone(),
                     accept.clone(),
                 );
-                let cached = self.caches.tag(&key);
-                if self.caches.tags_enabled() {
-                    self.metrics.cache("tag", cached.is_some());
-                }
-                match cached {
+                match self.caches.tag(&key) {
                     Some(digest) => (digest, None),
                     None => {
                         let (digest, prefetched) = match upstream
@@ -133,19 +130,8 @@ impl App {
                 manifest
             }
             None => {
-                let fetched = std::sync::atomic::AtomicBool::new(false);
-                let fetch = async {
-                    fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-                    upstream
-                        .fetch_manifest(&target.repository, &digest, &accept)
-                        .await
-                };
-                let manifest = self.caches.manifest(key, fetch).await;
-                self.metrics.cache(
-                    "manifest",
-                    !fetched.load(std::sync::atomic::Ordering::Relaxed),
-                );
-                manifest?
+                let fetch = upstream.fetch_manifest(&target.repository, &digest, &accept);
+                self.caches.manifest(key, fetch).await?
             }
         };
 

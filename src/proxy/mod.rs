@@ -1,14 +1,16 @@
 //! Orchestration: the only module that sees the whole request path.
 //!
 //! `App::handle` routes a request, then calls the stage modules in order
-//! (upstream → decide → respond for manifests; upstream → respond for
+//! (upstream → gate → respond for manifests; upstream → respond for
 //! blobs, tag lists and referrers). It implements no parsing, crypto or
 //! HTTP framing itself.
 // No request may panic: index with `get`, never `[]`.
 #![deny(clippy::indexing_slicing)]
 
+mod audit;
 mod blob;
 mod error;
+pub mod gate;
 mod image;
 mod manifest;
 mod placeholder;
@@ -22,14 +24,14 @@ use http::{Request, Response};
 use tracing::{field::Empty, Instrument};
 
 pub use error::ProxyError;
+pub use gate::{Gate, Subject};
 pub use image::{AdmittedImage, ImageVerdict};
 pub use placeholder::{Placeholder, PLACEHOLDER_MEDIA_TYPE};
 
 use crate::cache::Caches;
 use crate::config::{BlobMode, Config, HeadDenials};
-use crate::decide::{DecisionTtls, Gate};
 use crate::metrics::Metrics;
-use crate::policy::PolicySet;
+use crate::policy::{DecisionTtls, PolicySet};
 use crate::respond::{self, ResponseBody};
 use crate::route::{ReadMethod, Route, Router, Target};
 use crate::upstream::{Upstream, Upstreams};
@@ -99,7 +101,11 @@ impl App {
             store,
             router: Router::new(&config.upstreams),
             upstreams: upstreams.clone(),
-            caches: Caches::new(config.cache.manifest_bytes, config.cache.tag_ttl),
+            caches: Caches::new(
+                config.cache.manifest_bytes,
+                config.cache.tag_ttl,
+                metrics.clone(),
+            ),
             gate: Gate::new(
                 policies,
                 upstreams,
@@ -138,21 +144,17 @@ impl App {
         &self,
         name: &str,
         digest: &crate::oci::Digest,
-    ) -> Result<crate::explain::Explanation, ProxyError> {
+    ) -> Result<crate::policy::explain::Explanation, ProxyError> {
         let path = format!("/v2/{name}/manifests/{digest}");
         let (_, route) = self.router.route(&http::Method::GET, &path, None)?;
         let Route::Manifest { target, .. } = route else {
             return Err(ProxyError::Internal("not a manifest route".into()));
         };
         let upstream = self.upstream(&target)?;
-        Ok(crate::explain::explain(
-            &self.gate,
-            target.upstream,
-            upstream.name(),
-            &target.repository,
-            digest,
-        )
-        .await)
+        Ok(self
+            .gate
+            .explain(target.upstream, upstream.name(), &target.repository, digest)
+            .await)
     }
 
     /// Replace the policy set (a reload); cached decisions retire with it.

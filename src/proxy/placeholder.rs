@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
-use crate::decide::Denial;
 use crate::oci::{Digest, RegistryName, Repository};
+use crate::policy::Denial;
 use crate::route::UpstreamId;
 
 /// The media type a placeholder announces: an OCI manifest, so containerd

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::oci::{Digest, Repository, Tag};
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
+use crate::verify::Want;
 
 pub mod inert;
 
@@ -123,26 +124,12 @@ impl From<UpstreamError> for DiscoveryError {
     }
 }
 
-/// What a requirement can use: payloads of other kinds are never fetched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Image signatures: simple-signing layers and bundles.
-    Signatures,
-    /// Attestations: DSSE envelopes and bundles.
-    Attestations,
-}
-
-impl Purpose {
-    /// Whether a layer of this media type can serve this purpose.
-    pub fn uses(self, media_type: &str) -> bool {
-        match self {
-            Purpose::Signatures => {
-                media_type == SIMPLE_SIGNING || media_type.starts_with(BUNDLE_PREFIX)
-            }
-            Purpose::Attestations => {
-                media_type == DSSE_ENVELOPE || media_type.starts_with(BUNDLE_PREFIX)
-            }
-        }
+/// Whether a layer of this media type can serve what a requirement wants
+/// ([`Want`], verify's own type): payloads of other kinds are never fetched.
+pub fn uses(want: Want, media_type: &str) -> bool {
+    match want {
+        Want::Signature => media_type == SIMPLE_SIGNING || media_type.starts_with(BUNDLE_PREFIX),
+        Want::Attestation => media_type == DSSE_ENVELOPE || media_type.starts_with(BUNDLE_PREFIX),
     }
 }
 
@@ -150,9 +137,9 @@ impl Purpose {
 /// size its manifest declares as the bound. Refused when they add up to more
 /// than [`MAX_MATERIAL_BYTES`]. Layers declaring more than their kind's
 /// limit are left without payload (the verifier says so).
-pub fn plan(found: &Discovered, purpose: Purpose) -> Result<Vec<(Digest, usize)>, DiscoveryError> {
+pub fn plan(found: &Discovered, want: Want) -> Result<Vec<(Digest, usize)>, DiscoveryError> {
     let mut wanted: BTreeMap<Digest, usize> = BTreeMap::new();
-    for layer in found.layers.iter().filter(|l| purpose.uses(&l.media_type)) {
+    for layer in found.layers.iter().filter(|l| uses(want, &l.media_type)) {
         let bound = limit(&layer.media_type);
         let Ok(size) = usize::try_from(layer.size) else {
             continue;
@@ -339,13 +326,13 @@ mod tests {
             layer(bundle, 'c', 300),
             layer("application/vnd.oci.image.layer.v1.tar+gzip", 'd', 10),
         ]);
-        let sig: Vec<u64> = plan(&f, Purpose::Signatures)
+        let sig: Vec<u64> = plan(&f, Want::Signature)
             .unwrap()
             .iter()
             .map(|(_, s)| *s as u64)
             .collect();
         assert_eq!(sig, [100, 300]);
-        let att: Vec<u64> = plan(&f, Purpose::Attestations)
+        let att: Vec<u64> = plan(&f, Want::Attestation)
             .unwrap()
             .iter()
             .map(|(_, s)| *s as u64)
@@ -363,14 +350,14 @@ mod tests {
                 .map(|h| layer(DSSE_ENVELOPE, *h, big))
                 .collect(),
         );
-        let err = plan(&f, Purpose::Attestations).unwrap_err();
+        let err = plan(&f, Want::Attestation).unwrap_err();
         assert!(matches!(err, DiscoveryError::Refused(_)), "{err}");
         assert!(err.to_string().contains("67108864-byte bound"), "{err}");
         // The same digest listed five times counts once.
         let f = found(vec![layer(DSSE_ENVELOPE, '1', big); 5]);
-        assert_eq!(plan(&f, Purpose::Attestations).unwrap().len(), 1);
+        assert_eq!(plan(&f, Want::Attestation).unwrap().len(), 1);
         // A simple-signing layer declaring 1 GiB is never fetched.
         let f = found(vec![layer(SIMPLE_SIGNING, '1', 1 << 30)]);
-        assert!(plan(&f, Purpose::Signatures).unwrap().is_empty());
+        assert!(plan(&f, Want::Signature).unwrap().is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! Trusted roots loaded from files are named in what clients receive by
 //! their name alone; the file path is local detail, kept for logs and
 //! `--explain`. Built the way the gate builds a denial reason
-//! (`authority '<name>' (<decide::describe>): <reject reasons>`).
+//! (`authority '<name>' (<policy::describe>): <reject reasons>`).
 
 use std::collections::BTreeMap;
 
@@ -94,7 +94,7 @@ fn denial_reasons_name_a_trusted_root_without_its_path() {
         let reasons: Vec<String> = rejects.iter().map(ToString::to_string).collect();
         let reason = format!(
             "authority 'release' ({}): {}",
-            crate::decide::describe(&req),
+            crate::policy::describe(&req),
             reasons.join("; ")
         );
         assert!(reason.contains(want), "{reason}");

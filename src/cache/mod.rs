@@ -1,14 +1,31 @@
-//! Typed caches. Manifests by digest are immutable, so they are kept (bounded
+//! Every cache of the request path, and the one place their hits and
+//! misses are reported (`signgate_cache_lookups_total`).
+//!
+//! [`Caches`]: manifests by digest are immutable, so they are kept (bounded
 //! by total bytes) and shared as `Bytes`; tag → digest answers are kept only
 //! for the configured TTL (zero by default: every tag is asked upstream).
 //! Concurrent misses for the same manifest share one upstream fetch.
+//! [`GateCaches`]: what the gate decided ([`decisions`]), the signature
+//! material it read ([`evidence`]) and what its admissions make servable
+//! ([`admitted`]).
 
+pub mod admitted;
+pub mod decisions;
+pub mod evidence;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
 
+pub use admitted::Admitted;
+pub use decisions::Decisions;
+pub use evidence::EvidenceCache;
+
+use crate::metrics::Metrics;
 use crate::oci::{Digest, Manifest, Repository, Tag};
+use crate::policy::DecisionTtls;
 use crate::route::UpstreamId;
 use crate::upstream::UpstreamError;
 
@@ -17,13 +34,32 @@ pub type ManifestKey = (UpstreamId, Repository, Digest);
 /// different manifests for different clients.
 pub type TagKey = (UpstreamId, Repository, Tag, HeaderValue);
 
+/// The proxy's caches of upstream answers.
 pub struct Caches {
     manifests: moka::future::Cache<ManifestKey, Arc<Manifest>>,
     tags: Option<moka::sync::Cache<TagKey, Digest>>,
+    metrics: Arc<Metrics>,
+}
+
+/// The gate's caches, one handle.
+pub struct GateCaches {
+    pub decisions: Decisions,
+    pub evidence: EvidenceCache,
+    pub admitted: Admitted,
+}
+
+impl GateCaches {
+    pub fn new(ttls: DecisionTtls, strict_blobs: bool, metrics: Arc<Metrics>) -> GateCaches {
+        GateCaches {
+            decisions: Decisions::new(ttls, metrics.clone()),
+            evidence: EvidenceCache::new(ttls, metrics),
+            admitted: Admitted::new(ttls, strict_blobs),
+        }
+    }
 }
 
 impl Caches {
-    pub fn new(manifest_bytes: u64, tag_ttl: Duration) -> Caches {
+    pub fn new(manifest_bytes: u64, tag_ttl: Duration, metrics: Arc<Metrics>) -> Caches {
         let manifests = moka::future::Cache::builder()
             .max_capacity(manifest_bytes)
             .weigher(|key: &ManifestKey, m: &Arc<Manifest>| {
@@ -37,7 +73,11 @@ impl Caches {
                 .time_to_live(tag_ttl)
                 .build()
         });
-        Caches { manifests, tags }
+        Caches {
+            manifests,
+            tags,
+            metrics,
+        }
     }
 
     /// The cached manifest, or the result of `fetch` (shared by concurrent
@@ -50,9 +90,17 @@ impl Caches {
     where
         F: std::future::Future<Output = Result<Manifest, UpstreamError>>,
     {
-        self.manifests
-            .try_get_with(key, async move { fetch.await.map(Arc::new) })
-            .await
+        let fetched = AtomicBool::new(false);
+        let found = self
+            .manifests
+            .try_get_with(key, async {
+                fetched.store(true, Ordering::Relaxed);
+                fetch.await.map(Arc::new)
+            })
+            .await;
+        self.metrics
+            .cache("manifest", !fetched.load(Ordering::Relaxed));
+        found
     }
 
     pub async fn insert_manifest(&self, key: ManifestKey, manifest: Arc<Manifest>) {
@@ -63,8 +111,12 @@ impl Caches {
         self.tags.is_some()
     }
 
+    /// The cached resolution of a tag (a lookup is reported only when tags
+    /// are cached at all).
     pub fn tag(&self, key: &TagKey) -> Option<Digest> {
-        self.tags.as_ref()?.get(key)
+        let found = self.tags.as_ref()?.get(key);
+        self.metrics.cache("tag", found.is_some());
+        found
     }
 
     pub fn insert_tag(&self, key: TagKey, digest: Digest) {
@@ -73,3 +125,6 @@ impl Caches {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! One policy's judgement: the first passing authority wins, sources in
+//! order; failures before it are the reasons of a denial.
+
+use std::time::Instant;
+
+use super::{Depth, Evidence, Source, SubjectFacts, MISSING_MATERIAL};
+use crate::oci::RegistryName;
+use crate::policy::judge::{attestations, describe, rejected, rejects};
+use crate::policy::trace::{AuthorityTrace, LayerTrace, PolicyTrace, SourceTrace, Trace};
+use crate::policy::{Authority, AuthorityKind, DenialCode, PlatformManifests, Policy};
+use crate::signature::DiscoveryError;
+use crate::verify::{self, Admission, Verified, Want};
+
+/// One policy's verdict.
+pub(super) enum PolicyVerdict {
+    Signed(Verified),
+    Static,
+    ListedBy(Admission),
+    Failed(Vec<String>, DenialCode),
+}
+
+/// A failure on the way to a verdict (transient: not cached).
+pub(super) type Transient = (String, DenialCode);
+
+/// What an authority can use: attestations when it has rules for them.
+pub(super) fn purpose(authority: &Authority) -> Want {
+    if authority.attestations.is_empty() {
+        Want::Signature
+    } else {
+        Want::Attestation
+    }
+}
+
+/// An authority's signature sources (the image's own repository when it
+/// names none), and the named registries that are not configured.
+pub(super) fn sources<'a>(
+    authority: &'a Authority,
+    facts: &SubjectFacts<'_>,
+) -> (Vec<Source>, Vec<&'a RegistryName>) {
+    let mut found = Vec::new();
+    let mut unconfigured = Vec::new();
+    if authority.sources.is_empty() {
+        found.push(Source {
+            upstream: facts.upstream,
+            repository: facts.repository.clone(),
+        });
+    }
+    for source in &authority.sources {
+        match (facts.upstream_of)(&source.registry) {
+            Some(upstream) => found.push(Source {
+                upstream,
+                repository: source.repository.clone(),
+            }),
+            None => unconfigured.push(&source.registry),
+        }
+    }
+    (found, unconfigured)
+}
+
+/// One policy: the first passing authority wins. Once an outcome is known
+/// it stays; `Depth::Everything` only goes on recording.
+pub(super) fn policy_verdict<'a>(
+    policy: &'a Policy,
+    evidence: &'a Evidence,
+    facts: &SubjectFacts<'_>,
+    depth: Depth,
+    record: &mut PolicyTrace<'a>,
+    trace: &mut Trace<'a>,
+) -> Result<PolicyVerdict, Transient> {
+    let exhaustive = depth == Depth::Everything;
+    let mut outcome: Option<Result<PolicyVerdict, Transient>> = None;
+    if policy.platform_manifests != PlatformManifests::Child {
+        if let Some(index) = &evidence.listed_by {
+            record.listed_by = true;
+            outcome = Some(Ok(PolicyVerdict::ListedBy(index.clone())));
+        }
+    }
+    let mut reasons = Vec::new();
+    // The code of the first failure names the denial in metrics.
+    let mut code: Option<DenialCode> = None;
+    let mut fail = |outcome: &Option<_>, c: DenialCode, reason: String| {
+        if outcome.is_none() {
+            code.get_or_insert(c);
+            reasons.push(reason);
+        }
+    };
+    'authorities: for authority in &policy.authorities {
+        if outcome.is_some() && !exhaustive {
+            break;
+        }
+        let mut at = AuthorityTrace {
+            authority,
+            unconfigured: Vec::new(),
+            sources: Vec::new(),
+        };
+        let requirement = match &authority.kind {
+            AuthorityKind::Static { pass: true, .. } => {
+                outcome.get_or_insert(Ok(PolicyVerdict::Static));
+                record.authorities.push(at);
+                continue;
+            }
+            AuthorityKind::Static {
+                pass: false,
+                message,
+            } => {
+                let reason = format!(
+                    "authority '{}' fails statically{}",
+                    authority.name,
+                    message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                );
+                fail(&outcome, DenialCode::StaticFail, reason);
+                record.authorities.push(at);
+                continue;
+            }
+            AuthorityKind::Verify(requirement) => requirement,
+        };
+        let (sources, unconfigured) = sources(authority, facts);
+        for registry in unconfigured {
+            fail(
+                &outcome,
+                DenialCode::SourceUnconfigured,
+                format!(
+                    "authority '{}': signature source registry '{registry}' is not a configured upstream",
+                    authority.name
+                ),
+            );
+            at.unconfigured.push(registry);
+        }
+        let want = purpose(authority);
+        for source in sources {
+            let discovered = match evidence.material(&source, want) {
+                None => {
+                    at.sources.push(SourceTrace::Missing);
+                    outcome.get_or_insert(Err((MISSING_MATERIAL.into(), DenialCode::Internal)));
+                    if !exhaustive {
+                        record.authorities.push(at);
+                        break 'authorities;
+                    }
+                    continue;
+                }
+                Some(Err(e)) => {
+                    at.sources.push(SourceTrace::Unavailable(e));
+                    match e {
+                        DiscoveryError::Upstream(e) => {
+                            outcome.get_or_insert(Err((
+                                format!("upstream error while fetching signatures: {e}"),
+                                DenialCode::UpstreamError,
+                            )));
+                        }
+                        DiscoveryError::Refused(why) => fail(
+                            &outcome,
+                            DenialCode::MaterialRefused,
+                            format!(
+                                "authority '{}': signature material refused: {why}",
+                                authority.name
+                            ),
+                        ),
+                    }
+                    if outcome.is_some() && !exhaustive {
+                        record.authorities.push(at);
+                        break 'authorities;
+                    }
+                    continue;
+                }
+                Some(Ok(found)) => found,
+            };
+            let started = Instant::now();
+            let mut layers = Vec::new();
+            for layer in &discovered.layers {
+                let result = verify::check(facts.digest, layer, &authority.name, requirement, want);
+                let stop = want == Want::Signature && result.is_ok() && !exhaustive;
+                layers.push(LayerTrace {
+                    layer,
+                    result,
+                    rules: Vec::new(),
+                });
+                if stop {
+                    break;
+                }
+            }
+            let verdict = if discovered.layers.is_empty() {
+                None
+            } else if want == Want::Signature {
+                Some(
+                    layers
+                        .iter()
+                        .find_map(|l| l.result.as_ref().ok().cloned())
+                        .ok_or_else(|| rejected(&rejects(&layers), "signature")),
+                )
+            } else {
+                Some(attestations(&mut layers, authority, exhaustive))
+            };
+            trace.verifications.push(started.elapsed());
+            at.sources.push(SourceTrace::Found {
+                looked_at: &discovered.looked_at,
+                layers,
+            });
+            match verdict {
+                None => fail(
+                    &outcome,
+                    DenialCode::NoSignatures,
+                    format!(
+                        "authority '{}': no signatures found (looked at {})",
+                        authority.name,
+                        discovered.looked_at.join(", ")
+                    ),
+                ),
+                Some(Ok(v)) => {
+                    outcome.get_or_insert(Ok(PolicyVerdict::Signed(v)));
+                }
+                Some(Err((why, first_code))) => fail(
+                    &outcome,
+                    first_code,
+                    format!(
+                        "authority '{}' ({}): {why}",
+                        authority.name,
+                        describe(requirement)
+                    ),
+                ),
+            }
+            if outcome.is_some() && !exhaustive {
+                break;
+            }
+        }
+        record.authorities.push(at);
+    }
+    outcome.unwrap_or_else(|| {
+        Ok(PolicyVerdict::Failed(
+            reasons,
+            code.unwrap_or(DenialCode::Internal),
+        ))
+    })
+}
