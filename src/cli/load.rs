@@ -35,8 +35,16 @@ pub fn one_shot(
     Ok((config, policies, runtime))
 }
 
+/// Worker thread stack: tokio's default is 2 MiB.
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
 pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
+        // A stack overflow aborts the process (every connection, not one
+        // request): room for the deepest verification path with a margin
+        // several times what a debug build needs. Untouched pages cost no
+        // memory.
+        .thread_stack_size(WORKER_STACK_BYTES)
         .enable_all()
         .build()
         .map_err(|e| {

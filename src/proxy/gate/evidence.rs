@@ -21,8 +21,11 @@ pub(super) const CONCURRENT_DISCOVERIES: usize = 32;
 const DISCOVERY_WAIT: Duration = Duration::from_secs(30);
 
 impl Gate {
-    /// Fetch every need, in order. `manifest` is the subject's, when there
-    /// is one (a claimed signature artifact is proven from its bytes).
+    /// Fetch every need. Signature material from every source is fetched
+    /// at once (latency is the slowest source, not the sum), bounded by the
+    /// discovery semaphore; results keep the order of `needs`. `manifest`
+    /// is the subject's, when there is one (a claimed signature artifact is
+    /// proven from its bytes).
     pub(super) async fn gather(
         &self,
         needs: &[Need],
@@ -31,18 +34,23 @@ impl Gate {
         revision: u64,
     ) -> Evidence {
         let mut evidence = Evidence::default();
+        let materials = needs.iter().filter_map(|need| match need {
+            Need::Material { source, purpose } => Some(Box::pin(async move {
+                let found = self
+                    .material(
+                        (source.upstream, source.repository.clone()),
+                        facts.digest,
+                        *purpose,
+                    )
+                    .await;
+                (source.clone(), *purpose, found)
+            })),
+            Need::ArtifactProof | Need::ListedBy => None,
+        });
+        evidence.materials = futures_util::future::join_all(materials).await;
         for need in needs {
             match need {
-                Need::Material { source, purpose } => {
-                    let found = self
-                        .material(
-                            (source.upstream, source.repository.clone()),
-                            facts.digest,
-                            *purpose,
-                        )
-                        .await;
-                    evidence.materials.push((source.clone(), *purpose, found));
-                }
+                Need::Material { .. } => {}
                 Need::ArtifactProof => {
                     if let Some(manifest) = manifest {
                         let source = Source {
