@@ -8,7 +8,7 @@ use signgate::config::Config;
 use super::Exit;
 
 /// `config check FILE`: every problem, or the warnings and `ok`.
-pub fn config(file: &Path) -> Exit {
+pub(super) fn config(file: &Path) -> Exit {
     match Config::load(file) {
         Ok(config) => {
             for w in config.warnings() {
@@ -25,14 +25,14 @@ pub fn config(file: &Path) -> Exit {
 }
 
 /// `config default`: the embedded default configuration, verbatim.
-pub fn default_config() -> Exit {
+pub(super) fn default_config() -> Exit {
     print!("{}", signgate::config::EMBEDDED_DEFAULT);
     Exit::Ok
 }
 
 /// `policy check DIR [--config FILE]`: every policy file in `dir`, with
 /// the config's `trust.roots` resolving `trustRootRef`s.
-pub fn policy(dir: &Path, config: Option<&Path>) -> Exit {
+pub(super) fn policy(dir: &Path, config: Option<&Path>) -> Exit {
     let config = match config.map(Config::load).transpose() {
         Ok(config) => config,
         Err(errors) => {

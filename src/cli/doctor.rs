@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::Exit;
 
-pub fn run(signgate: String, registries: Vec<String>, root: PathBuf) -> Exit {
+pub(super) fn run(signgate: String, registries: Vec<String>, root: PathBuf) -> Exit {
     if let Err(e) = check_args(&signgate, &registries, &root) {
         eprintln!("signgate doctor: {e}");
         return Exit::Usage;

@@ -10,7 +10,7 @@ use super::Exit;
 
 /// Config (the embedded default without a path) and its policies; exit 64
 /// on a problem, each printed.
-pub fn config_and_policies(config_path: Option<&Path>) -> Result<(Config, PolicySet), Exit> {
+pub(super) fn config_and_policies(config_path: Option<&Path>) -> Result<(Config, PolicySet), Exit> {
     let config = match config_path {
         Some(path) => Config::load(path),
         None => Config::embedded_default(),
@@ -27,7 +27,7 @@ pub fn config_and_policies(config_path: Option<&Path>) -> Result<(Config, Policy
 }
 
 /// Config, policies and a runtime for a one-shot command (exit 2 on error).
-pub fn one_shot(
+pub(super) fn one_shot(
     config_path: Option<&Path>,
 ) -> Result<(Config, PolicySet, tokio::runtime::Runtime), Exit> {
     let (config, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
@@ -38,7 +38,7 @@ pub fn one_shot(
 /// Worker thread stack: tokio's default is 2 MiB.
 const WORKER_STACK_BYTES: usize = 8 << 20;
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         // A stack overflow aborts the process (every connection, not one
         // request): room for the deepest verification path with a margin

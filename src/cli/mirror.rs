@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 
 use super::{load, Exit, MirrorCommand};
 
-pub fn run(
+pub(super) fn run(
     command: Option<MirrorCommand>,
     images: Vec<String>,
     from: Option<PathBuf>,

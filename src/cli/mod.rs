@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use signgate::telemetry::LogFormat;
 
-pub use exit::Exit;
+pub(crate) use exit::Exit;
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +31,7 @@ pub use exit::Exit;
     version,
     about = "A pull-through OCI registry proxy that enforces image signatures in-line"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -162,7 +162,7 @@ enum Output {
 }
 
 /// Run one parsed command line to its end.
-pub fn run(cli: Cli) -> ExitCode {
+pub(crate) fn run(cli: Cli) -> ExitCode {
     let exit = match cli.command {
         Command::Serve { config, log_format } => serve::run(config, log_format),
         Command::Verify {

@@ -12,7 +12,7 @@ use signgate::telemetry::{self, LogFormat};
 
 use super::{load, Exit};
 
-pub fn run(config_path: Option<PathBuf>, log_format: LogFormat) -> Exit {
+pub(super) fn run(config_path: Option<PathBuf>, log_format: LogFormat) -> Exit {
     telemetry::init(log_format);
     let (config, policies) = match load::config_and_policies(config_path.as_deref()) {
         Ok(loaded) => loaded,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Exit;
 
-pub fn self_signed(dir: &Path, names: &[String]) -> Exit {
+pub(super) fn self_signed(dir: &Path, names: &[String]) -> Exit {
     if let Some(bad) = names.iter().find(|n| !is_certificate_name(n)) {
         eprintln!("signgate tls self-signed: --name '{bad}': not a DNS name or an IP address");
         return Exit::Usage;

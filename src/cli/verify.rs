@@ -12,7 +12,7 @@ use signgate::telemetry::{self, LogFormat};
 
 use super::{load, Exit, Output};
 
-pub fn run(image: &str, config_path: Option<&Path>, output: Output, explain: bool) -> Exit {
+pub(super) fn run(image: &str, config_path: Option<&Path>, output: Output, explain: bool) -> Exit {
     telemetry::init_with_default(LogFormat::Human, "warn");
     let (config, policies, runtime) = match load::one_shot(config_path) {
         Ok(loaded) => loaded,

@@ -5,12 +5,12 @@ use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-pub struct Progress {
+pub(crate) struct Progress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
 }
 
 impl Progress {
-    pub fn new(images: u64) -> Progress {
+    pub(crate) fn new(images: u64) -> Progress {
         if !std::io::stderr().is_terminal() {
             return Progress { bars: None };
         }
@@ -34,7 +34,7 @@ impl Progress {
     }
 
     /// Starting one image.
-    pub fn image(&self, image: &str) {
+    pub(crate) fn image(&self, image: &str) {
         match &self.bars {
             Some((_, images, _)) => images.set_message(image.to_owned()),
             None => eprintln!("signgate mirror: {image}"),
@@ -42,7 +42,7 @@ impl Progress {
     }
 
     /// One image done, with its outcome.
-    pub fn done(&self, image: &str, outcome: &str) {
+    pub(crate) fn done(&self, image: &str, outcome: &str) {
         match &self.bars {
             Some((multi, images, _)) => {
                 let _ = multi.println(format!("{image}: {outcome}"));
@@ -52,13 +52,13 @@ impl Progress {
         }
     }
 
-    pub fn bytes(&self, n: u64) {
+    pub(crate) fn bytes(&self, n: u64) {
         if let Some((_, _, bytes)) = &self.bars {
             bytes.inc(n);
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some((_, images, bytes)) = &self.bars {
             images.finish();
             bytes.finish();

@@ -42,7 +42,7 @@ const EMPTY_DIGEST: &str =
 type Key = (UpstreamId, Repository, Digest);
 
 /// Makes placeholders and remembers the denial each stands for.
-pub struct Placeholders {
+pub(super) struct Placeholders {
     /// Per process, from the system's secure random source.
     secret: [u8; 32],
     denials: moka::sync::Cache<Key, Arc<Denial>>,
@@ -61,12 +61,12 @@ pub struct Placeholder {
 /// placeholders and refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("no secure random bytes for head-denials placeholders")]
-pub struct NoRandom;
+pub(super) struct NoRandom;
 
 // === impl Placeholders ===
 
 impl Placeholders {
-    pub fn new() -> Result<Placeholders, NoRandom> {
+    pub(super) fn new() -> Result<Placeholders, NoRandom> {
         let mut secret = [0u8; 32];
         rustls::crypto::aws_lc_rs::default_provider()
             .secure_random
@@ -95,7 +95,7 @@ impl Placeholders {
     /// `upstream` under policy `revision`, remembered so its `GET` is
     /// refused with the same reason. `None` only if the document cannot be
     /// written (then the caller denies outright).
-    pub fn make(
+    pub(super) fn make(
         &self,
         upstream: UpstreamId,
         registry: &RegistryName,
@@ -116,7 +116,7 @@ impl Placeholders {
     }
 
     /// The denial a placeholder announced in this repository stands for.
-    pub fn denial(
+    pub(super) fn denial(
         &self,
         upstream: UpstreamId,
         repository: &Repository,

@@ -35,7 +35,7 @@ pub(super) struct Candidate {
 }
 
 impl Accounting {
-    pub fn from_scan(mut scanned: Vec<ScannedBlob>) -> Accounting {
+    pub(super) fn from_scan(mut scanned: Vec<ScannedBlob>) -> Accounting {
         scanned.sort_by_key(|b| b.modified);
         let mut accounting = Accounting::default();
         for blob in scanned {
@@ -54,7 +54,7 @@ impl Accounting {
     }
 
     /// Record a blob now on disk (new or rewritten) as just used.
-    pub fn insert(&mut self, digest: &Digest, size: u64) {
+    pub(super) fn insert(&mut self, digest: &Digest, size: u64) {
         self.clock += 1;
         let meta = BlobMeta {
             size,
@@ -68,7 +68,7 @@ impl Accounting {
     }
 
     /// Mark a blob as just used (LRU).
-    pub fn touch(&mut self, digest: &Digest) {
+    pub(super) fn touch(&mut self, digest: &Digest) {
         self.clock += 1;
         if let Some(meta) = self.blobs.get_mut(digest) {
             meta.last_use = self.clock;
@@ -76,27 +76,27 @@ impl Accounting {
         }
     }
 
-    pub fn remove(&mut self, digest: &Digest) {
+    pub(super) fn remove(&mut self, digest: &Digest) {
         if let Some(old) = self.blobs.remove(digest) {
             self.used -= old.size;
         }
     }
 
-    pub fn size(&self, digest: &Digest) -> Option<u64> {
+    pub(super) fn size(&self, digest: &Digest) -> Option<u64> {
         self.blobs.get(digest).map(|m| m.size)
     }
 
     /// The logical time of a blob's last use (larger is more recent).
-    pub fn last_use(&self, digest: &Digest) -> Option<u64> {
+    pub(super) fn last_use(&self, digest: &Digest) -> Option<u64> {
         self.blobs.get(digest).map(|m| m.last_use)
     }
 
-    pub fn used(&self) -> u64 {
+    pub(super) fn used(&self) -> u64 {
         self.used
     }
 
     /// Every blob, least recently used first.
-    pub fn by_recency(&self) -> Vec<Candidate> {
+    pub(super) fn by_recency(&self) -> Vec<Candidate> {
         let mut all: Vec<(u64, Candidate)> = self
             .blobs
             .iter()

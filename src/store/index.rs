@@ -159,13 +159,13 @@ impl RootRef {
 // === impl Index ===
 
 impl Index {
-    pub fn load(path: &Path) -> Result<Index, StoreError> {
+    pub(super) fn load(path: &Path) -> Result<Index, StoreError> {
         let bytes = std::fs::read(path).map_err(StoreError::io("read", path))?;
         Index::parse(&bytes, path)
     }
 
     /// An `index.json` read by the caller (`path` names it in errors).
-    pub fn parse(bytes: &[u8], path: &Path) -> Result<Index, StoreError> {
+    pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<Index, StoreError> {
         let raw: RawIndex =
             super::reader::parse_export_json(bytes, super::reader::ExportDocument::Index).map_err(
                 |reason| StoreError::InvalidLayout {
@@ -197,7 +197,7 @@ impl Index {
         })
     }
 
-    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+    pub(super) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let raw = RawIndex {
             schema_version: 2,
             media_type: Some(INDEX_MEDIA_TYPE.to_owned()),
@@ -207,7 +207,7 @@ impl Index {
         serde_json::to_vec_pretty(&raw)
     }
 
-    pub fn get(&self, root: &RootRef) -> Option<Descriptor> {
+    pub(super) fn get(&self, root: &RootRef) -> Option<Descriptor> {
         let entry = self
             .entries
             .iter()
@@ -223,7 +223,7 @@ impl Index {
     /// Point `root` at `descriptor`, replacing what it pointed at before.
     /// The descriptor's own name and signgate marks are dropped: the root's
     /// name and `mark` are the only ones it carries.
-    pub fn set(&mut self, root: RootRef, descriptor: Descriptor, mark: RootMark) {
+    pub(super) fn set(&mut self, root: RootRef, descriptor: Descriptor, mark: RootMark) {
         let mut annotations = descriptor.annotations;
         annotations
             .retain(|k, _| k != REF_NAME_ANNOTATION && !k.starts_with(OWN_ANNOTATION_PREFIX));
@@ -252,14 +252,14 @@ impl Index {
     }
 
     /// Whether an entry for `root` existed.
-    pub fn remove(&mut self, root: &RootRef) -> bool {
+    pub(super) fn remove(&mut self, root: &RootRef) -> bool {
         let before = self.entries.len();
         self.entries.retain(|e| e.root.as_ref() != Some(root));
         self.entries.len() != before
     }
 
     /// Every entry's digest, ours or not: GC starts its walk here.
-    pub fn root_digests(&self) -> Vec<Digest> {
+    pub(super) fn root_digests(&self) -> Vec<Digest> {
         self.entries
             .iter()
             .filter_map(|e| e.digest.clone())
@@ -267,7 +267,7 @@ impl Index {
     }
 
     /// Every entry, in order, with what it is a root for.
-    pub fn entries(&self) -> Vec<IndexEntry> {
+    pub(super) fn entries(&self) -> Vec<IndexEntry> {
         self.entries
             .iter()
             .map(|e| {
@@ -297,7 +297,7 @@ impl Index {
 
     /// Keep only the entries whose position `keep` answers true for (the
     /// positions of [`Index::entries`]); how many were dropped.
-    pub fn retain_positions(&mut self, keep: impl Fn(usize) -> bool) -> usize {
+    pub(super) fn retain_positions(&mut self, keep: impl Fn(usize) -> bool) -> usize {
         let before = self.entries.len();
         let mut position = 0;
         self.entries.retain(|_| {
@@ -309,7 +309,7 @@ impl Index {
     }
 
     /// Every entry with a usable digest, as recorded.
-    pub fn descriptors(&self) -> Vec<Descriptor> {
+    pub(super) fn descriptors(&self) -> Vec<Descriptor> {
         self.entries
             .iter()
             .filter_map(|e| {

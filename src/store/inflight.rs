@@ -41,7 +41,7 @@ struct Ticket {
 
 impl InFlight {
     /// Wait until no one else writes or deletes `digest`, then hold it.
-    pub async fn lock(&self, digest: &Digest) -> DigestGuard {
+    pub(super) async fn lock(&self, digest: &Digest) -> DigestGuard {
         let ticket = self.ticket(digest);
         let lock = Arc::clone(&ticket.lock).lock_owned().await;
         DigestGuard {
@@ -51,7 +51,7 @@ impl InFlight {
     }
 
     /// Hold `digest` if no one else does; GC uses this to skip busy blobs.
-    pub fn try_lock(&self, digest: &Digest) -> Option<DigestGuard> {
+    pub(super) fn try_lock(&self, digest: &Digest) -> Option<DigestGuard> {
         let ticket = self.ticket(digest);
         let lock = Arc::clone(&ticket.lock).try_lock_owned().ok()?;
         Some(DigestGuard {
@@ -71,7 +71,7 @@ impl InFlight {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -53,7 +53,7 @@ pub(super) struct ScannedBlob {
 impl Layout {
     /// Create the layout where it is missing, check it where it exists, and
     /// delete what a crashed writer left in `tmp/`.
-    pub fn open(root: &Path) -> Result<Layout, StoreError> {
+    pub(super) fn open(root: &Path) -> Result<Layout, StoreError> {
         let layout = Layout {
             root: root.to_path_buf(),
             temp_counter: AtomicU64::new(0),
@@ -71,7 +71,7 @@ impl Layout {
         Ok(layout)
     }
 
-    pub fn index_path(&self) -> PathBuf {
+    pub(super) fn index_path(&self) -> PathBuf {
         self.root.join(INDEX_FILE)
     }
 
@@ -83,17 +83,17 @@ impl Layout {
         self.root.join(TMP_DIR)
     }
 
-    pub fn algorithm_dir(&self, algorithm: DigestAlgorithm) -> PathBuf {
+    pub(super) fn algorithm_dir(&self, algorithm: DigestAlgorithm) -> PathBuf {
         self.root.join(BLOBS_DIR).join(algorithm_name(algorithm))
     }
 
     /// `blobs/<algorithm>/<hex>`: the OCI layout's blob path.
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.algorithm_dir(digest.algorithm()).join(digest.hex())
     }
 
     /// A fresh path under `tmp/`; never a digest name, never reused.
-    pub fn temp_path(&self, kind: &str) -> PathBuf {
+    pub(super) fn temp_path(&self, kind: &str) -> PathBuf {
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir()
             .join(format!("{kind}-{}-{n}", std::process::id()))
@@ -101,7 +101,7 @@ impl Layout {
 
     /// Every blob under `blobs/`, for rebuilding size accounting. Files whose
     /// names are not digests are not ours and are left alone.
-    pub fn scan(&self) -> Result<Vec<ScannedBlob>, StoreError> {
+    pub(super) fn scan(&self) -> Result<Vec<ScannedBlob>, StoreError> {
         let mut found = Vec::new();
         for algorithm in ALGORITHMS {
             let dir = self.algorithm_dir(algorithm);

@@ -76,7 +76,7 @@ pub(super) struct FileId {
 }
 
 impl FileId {
-    pub fn of(meta: &Metadata) -> FileId {
+    pub(super) fn of(meta: &Metadata) -> FileId {
         FileId {
             dev: meta.dev(),
             ino: meta.ino(),

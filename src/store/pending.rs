@@ -84,7 +84,7 @@ struct Expected {
 
 impl Pending {
     /// Hold `item` for `subject`; false when it does not fit at all.
-    pub fn hold(&mut self, subject: &Digest, item: Material) -> bool {
+    pub(super) fn hold(&mut self, subject: &Digest, item: Material) -> bool {
         let now = Instant::now();
         self.expire(now);
         let len = item.len();
@@ -119,7 +119,7 @@ impl Pending {
 
     /// `digests` belong to `subject`'s material: hold them for it when
     /// they are fetched.
-    pub fn expect(&mut self, subject: &Digest, digests: impl IntoIterator<Item = Digest>) {
+    pub(super) fn expect(&mut self, subject: &Digest, digests: impl IntoIterator<Item = Digest>) {
         let now = Instant::now();
         self.expire(now);
         for digest in digests {
@@ -137,7 +137,7 @@ impl Pending {
     }
 
     /// The subjects whose material names `digest`.
-    pub fn subjects_of(&self, digest: &Digest) -> Vec<Digest> {
+    pub(super) fn subjects_of(&self, digest: &Digest) -> Vec<Digest> {
         self.expected
             .get(digest)
             .filter(|e| e.since.elapsed() < TTL)
@@ -146,7 +146,7 @@ impl Pending {
     }
 
     /// Remember the platform manifests of an admitted index.
-    pub fn expect_children(&mut self, children: impl IntoIterator<Item = Digest>) {
+    pub(super) fn expect_children(&mut self, children: impl IntoIterator<Item = Digest>) {
         let now = Instant::now();
         self.expire(now);
         for child in children {
@@ -159,12 +159,12 @@ impl Pending {
         }
     }
 
-    pub fn is_child(&self, digest: &Digest) -> bool {
+    pub(super) fn is_child(&self, digest: &Digest) -> bool {
         self.children.get(digest).is_some_and(|t| t.elapsed() < TTL)
     }
 
     /// Everything held for `subject`, no longer held.
-    pub fn take(&mut self, subject: &Digest) -> Vec<Material> {
+    pub(super) fn take(&mut self, subject: &Digest) -> Vec<Material> {
         self.expire(Instant::now());
         let Some(held) = self.held.remove(subject) else {
             return Vec::new();
@@ -181,7 +181,7 @@ impl Pending {
     }
 
     #[cfg(test)]
-    pub fn held_bytes(&self) -> usize {
+    pub(super) fn held_bytes(&self) -> usize {
         self.bytes
     }
 

@@ -36,7 +36,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Docker Hub's own token service.
 const DOCKER_HUB_REALM: &str = "https://auth.docker.io/token";
 
-pub struct Auth {
+pub(super) struct Auth {
     upstream: RegistryName,
     credentials: Option<Credentials>,
     /// Whether a plain-http realm is acceptable (only for `insecure` upstreams).
@@ -91,7 +91,7 @@ struct TokenResponse {
 // === impl Auth ===
 
 impl Auth {
-    pub fn new(config: &UpstreamConfig) -> Auth {
+    pub(super) fn new(config: &UpstreamConfig) -> Auth {
         let mut realms = config.token_realms.clone();
         if config.name.is_docker_hub() {
             realms.extend(Url::parse(DOCKER_HUB_REALM).ok());
@@ -130,7 +130,7 @@ impl Auth {
 
     /// The `Authorization` header to send for `scope`, from what the upstream
     /// asked for before. `None` means go anonymous.
-    pub async fn authorization(
+    pub(super) async fn authorization(
         &self,
         client: &HttpClient,
         scope: Option<&str>,
@@ -165,7 +165,7 @@ impl Auth {
 
     /// React to a `401`: learn the scheme from its challenge and return the
     /// header to retry with. A second `401` after this is final.
-    pub async fn answer_challenge(
+    pub(super) async fn answer_challenge(
         &self,
         client: &HttpClient,
         headers: &HeaderMap,

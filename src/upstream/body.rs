@@ -21,7 +21,7 @@ use crate::store::Keeper;
 
 /// Why a bounded read stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum BodyError {
+pub(super) enum BodyError {
     #[error("larger than {0} bytes")]
     TooLarge(usize),
     #[error("timed out")]
@@ -31,7 +31,7 @@ pub enum BodyError {
 }
 
 /// Read a whole body of at most `limit` bytes before `deadline`.
-pub async fn read_bounded(
+pub(super) async fn read_bounded(
     mut body: Incoming,
     limit: usize,
     deadline: Instant,

@@ -18,10 +18,13 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use crate::config::UpstreamConfig;
 
 /// Upstream requests carry no body: the pull side only reads.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// Build the client for one upstream.
-pub fn build(config: &UpstreamConfig, connect_timeout: Duration) -> Result<HttpClient, String> {
+pub(super) fn build(
+    config: &UpstreamConfig,
+    connect_timeout: Duration,
+) -> Result<HttpClient, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

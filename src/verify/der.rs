@@ -5,7 +5,7 @@
 
 /// One tag-length-value element.
 #[derive(Debug, Clone, Copy)]
-pub struct Tlv<'a> {
+pub(super) struct Tlv<'a> {
     pub tag: u8,
     /// Tag, length and content, as they were encoded.
     pub whole: &'a [u8],
@@ -13,7 +13,7 @@ pub struct Tlv<'a> {
 }
 
 /// The first element of `input`, and what follows it.
-pub fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+pub(super) fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     let tag = *input.first()?;
     if tag & 0x1f == 0x1f {
         return None; // high tag numbers: not in the fields read here
@@ -42,7 +42,7 @@ pub fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
 }
 
 /// Every element of `input`, which must hold nothing else.
-pub fn elements(mut input: &[u8]) -> Option<Vec<Tlv<'_>>> {
+pub(super) fn elements(mut input: &[u8]) -> Option<Vec<Tlv<'_>>> {
     let mut out = Vec::new();
     while !input.is_empty() {
         let (tlv, rest) = read(input)?;
@@ -53,7 +53,7 @@ pub fn elements(mut input: &[u8]) -> Option<Vec<Tlv<'_>>> {
 }
 
 /// `tag`, the minimal DER length of `content`, `content`.
-pub fn write(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn write(tag: u8, content: &[u8]) -> Vec<u8> {
     let len = content.len();
     let mut out = vec![tag];
     if len < 0x80 {

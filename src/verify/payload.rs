@@ -39,14 +39,14 @@ struct Identity {
 
 /// Why a payload does not vouch for the digest being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PayloadError {
+pub(super) enum PayloadError {
     Unreadable(String),
     WrongType(String),
     OtherImage(String),
 }
 
 /// Check a verified payload names `digest`; returns its docker-reference.
-pub fn check(payload: &[u8], digest: &Digest) -> Result<Option<String>, PayloadError> {
+pub(super) fn check(payload: &[u8], digest: &Digest) -> Result<Option<String>, PayloadError> {
     let parsed: SimpleSigning =
         serde_json::from_slice(payload).map_err(|e| PayloadError::Unreadable(e.to_string()))?;
     if parsed.critical.kind != COSIGN_SIGNATURE_TYPE {

@@ -26,7 +26,7 @@ const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// Verify `signature` over `message` by the leaf `certificate` (PEM) that
 /// chains to `ca`; the `chain` PEM may supply intermediates. With
 /// `sct: Some(logs)`, the leaf's embedded SCT must verify with one of them.
-pub fn verify(
+pub(super) fn verify(
     ca: &CaCertificates,
     certificate: &str,
     chain: Option<&str>,
@@ -43,7 +43,7 @@ pub fn verify(
 }
 
 /// As [`verify`], with the leaf in DER.
-pub fn verify_der(
+pub(super) fn verify_der(
     ca: &CaCertificates,
     leaf: &CertificateDer<'_>,
     chain: Option<&str>,

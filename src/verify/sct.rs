@@ -18,7 +18,7 @@ const SCT_LIST: [u8; 10] = [0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04
 
 /// One CT log key of a trusted root.
 #[derive(Clone)]
-pub struct CtLog {
+pub(super) struct CtLog {
     /// RFC 6962 log ID: SHA-256 of the log's public key.
     log_id: Vec<u8>,
     key: DerPublicKey,
@@ -28,7 +28,7 @@ pub struct CtLog {
 }
 
 /// The CT logs `root` lists.
-pub fn ct_logs(root: &TrustedRoot) -> Vec<CtLog> {
+pub(super) fn ct_logs(root: &TrustedRoot) -> Vec<CtLog> {
     root.ctlogs
         .iter()
         .map(|log| CtLog {
@@ -60,7 +60,7 @@ struct Sct<'a> {
 
 /// Verify the SCT embedded in `leaf` (DER), issued by the holder of
 /// `issuer_spki` (DER SubjectPublicKeyInfo), against `logs`.
-pub fn verify(leaf: &[u8], issuer_spki: &[u8], logs: &[CtLog]) -> Result<(), String> {
+pub(super) fn verify(leaf: &[u8], issuer_spki: &[u8], logs: &[CtLog]) -> Result<(), String> {
     let unreadable = || "SCT: the certificate is unreadable".to_owned();
     let (cert, _) = der::read(leaf).ok_or_else(unreadable)?;
     let (tbs, _) = der::read(cert.content).ok_or_else(unreadable)?;

@@ -203,7 +203,7 @@ fn ca_from_trusted_root(json: &str) -> Result<CaCertificates, String> {
 /// Just enough DER to compare a certificate's subject and issuer names.
 mod x509_parser_lite {
     /// (subject, issuer) raw DER of a certificate.
-    pub fn subject_and_issuer(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    pub(super) fn subject_and_issuer(der: &[u8]) -> Option<(&[u8], &[u8])> {
         let (cert, _) = element(der)?; // Certificate SEQUENCE
         let (tbs, _) = element(content(cert)?)?; // tbsCertificate SEQUENCE
         let mut rest = content(tbs)?;

@@ -39,7 +39,7 @@ const BUILDER: &str = "https://builder.example.test/slsa/v1";
 const ANN_SIGNATURE_KEY: &str = "dev.cosignproject.cosign/signature";
 
 /// The registry, the test sigstore, and what was pushed and signed.
-pub struct Keyless {
+pub(crate) struct Keyless {
     pub registry: Registry,
     pub ca: TestSigstore,
     /// repo → image digest.
@@ -149,7 +149,7 @@ async fn push_referrers(
     put_manifest(&url, &repo, &subject.replace(':', "-"), OCI_INDEX, &index).await;
 }
 
-pub fn keyless_world() -> &'static Keyless {
+pub(crate) fn keyless_world() -> &'static Keyless {
     static WORLD: OnceLock<Keyless> = OnceLock::new();
     WORLD.get_or_init(|| {
         let registry = Registry::start(RegistryAuth::None);

@@ -33,7 +33,7 @@ use serde_json::{Map, Number, Value};
 
 /// A Go type, as far as decoding JSON into it goes.
 #[derive(Debug, Clone, Copy)]
-pub enum GoType {
+pub(super) enum GoType {
     Struct(&'static [(&'static str, GoType)]),
     Slice(&'static GoType),
     /// `map[string]T`.
@@ -70,7 +70,7 @@ const DESCRIPTOR: GoType = Struct(&[
 
 /// The union of `v1.Manifest`, `v1.Index`, `schema2.Manifest`,
 /// `manifestlist.ManifestList` and `schema1.SignedManifest`.
-pub const MANIFEST: GoType = Struct(&[
+pub(super) const MANIFEST: GoType = Struct(&[
     ("schemaVersion", Scalar),
     ("mediaType", Scalar),
     ("artifactType", Scalar),
@@ -98,7 +98,7 @@ pub const MANIFEST: GoType = Struct(&[
 ]);
 
 /// sigstore's `payload.SimpleContainerImage`.
-pub const SIMPLE_SIGNING: GoType = Struct(&[
+pub(super) const SIMPLE_SIGNING: GoType = Struct(&[
     (
         "critical",
         Struct(&[
@@ -111,7 +111,7 @@ pub const SIMPLE_SIGNING: GoType = Struct(&[
 ]);
 
 /// `dsse.Envelope`.
-pub const DSSE_ENVELOPE: GoType = Struct(&[
+pub(super) const DSSE_ENVELOPE: GoType = Struct(&[
     ("payloadType", Scalar),
     ("payload", Scalar),
     (
@@ -124,7 +124,7 @@ pub const DSSE_ENVELOPE: GoType = Struct(&[
 
 /// JSON as written: objects keep every key, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node {
+pub(super) enum Node {
     Null,
     Bool(bool),
     Number(Number),
@@ -204,7 +204,7 @@ impl Node {
 // === Go's decoding ===
 
 /// Go's `foldName`, for every rune whose fold can reach ASCII.
-pub fn go_fold(s: &str) -> String {
+pub(super) fn go_fold(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{17F}' => 'S',
@@ -216,7 +216,7 @@ pub fn go_fold(s: &str) -> String {
 
 /// Why the model has no reading.
 #[derive(Debug)]
-pub enum GoError {
+pub(super) enum GoError {
     /// Not JSON to serde_json's tokenizer (which the model parses with).
     Unparsable(String),
     /// Go's `encoding/json` reports a type mismatch: a runtime fails the
@@ -315,7 +315,7 @@ fn zero(ty: GoType) -> Value {
 
 /// What Go assigns to each known field of `ty` from `bytes`. `Err` when
 /// Go would report an error (or the bytes are not JSON to serde_json).
-pub fn go_read(bytes: &[u8], ty: GoType) -> Result<Value, GoError> {
+pub(super) fn go_read(bytes: &[u8], ty: GoType) -> Result<Value, GoError> {
     let node: Node =
         serde_json::from_slice(bytes).map_err(|e| GoError::Unparsable(e.to_string()))?;
     let mut slot = None;
@@ -328,10 +328,10 @@ pub fn go_read(bytes: &[u8], ty: GoType) -> Result<Value, GoError> {
 macro_rules! union_struct {
     ($name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? }) => {
         #[derive(Debug, serde::Deserialize, Serialize)]
-        pub struct $name {
+        pub(super) struct $name {
             $(
                 #[serde(rename = $json, default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<$ty>,
+                pub(super) $field: Option<$ty>,
             )*
         }
     };
@@ -416,7 +416,7 @@ union_struct!(UDsseEnvelope {
 
 /// `Err` describing the disagreement when signgate accepted `bytes` (its
 /// reading rendered as `signgate`) and Go would have read something else.
-pub fn compare(bytes: &[u8], ty: GoType, signgate: &impl Serialize) -> Result<(), String> {
+pub(super) fn compare(bytes: &[u8], ty: GoType, signgate: &impl Serialize) -> Result<(), String> {
     let ours = serde_json::to_value(signgate).map_err(|e| e.to_string())?;
     let go = match go_read(bytes, ty) {
         Ok(go) => go,
@@ -442,13 +442,13 @@ pub fn compare(bytes: &[u8], ty: GoType, signgate: &impl Serialize) -> Result<()
 
 /// A finite source of choices; zeros once exhausted (so any byte string
 /// is a document, and shorter strings are simpler documents).
-pub struct Choices<'a> {
+pub(super) struct Choices<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Choices<'a> {
-    pub fn new(bytes: &'a [u8]) -> Choices<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Choices<'a> {
         Choices { bytes, pos: 0 }
     }
 
@@ -515,7 +515,7 @@ fn mutate(name: &str, c: &mut Choices) -> String {
 }
 
 /// A document of type `ty`.
-pub fn generate(ty: GoType, c: &mut Choices, depth: usize) -> Node {
+pub(super) fn generate(ty: GoType, c: &mut Choices, depth: usize) -> Node {
     if depth > 6 || (c.exhausted() && depth > 1) {
         return Node::Null;
     }
@@ -584,7 +584,7 @@ fn scalar(c: &mut Choices) -> Node {
 
 /// The JSON text of `node`, with key characters now and then written as
 /// `\u` escapes (surrogate pairs beyond the BMP).
-pub fn write(node: &Node, c: &mut Choices, out: &mut String) {
+pub(super) fn write(node: &Node, c: &mut Choices, out: &mut String) {
     match node {
         Node::Object(pairs) => {
             out.push('{');
@@ -628,7 +628,7 @@ fn write_key(key: &str, c: &mut Choices, out: &mut String) {
 }
 
 /// A generated document's bytes.
-pub fn document(ty: GoType, choices: &[u8]) -> Vec<u8> {
+pub(super) fn document(ty: GoType, choices: &[u8]) -> Vec<u8> {
     let mut c = Choices::new(choices);
     let node = generate(ty, &mut c, 1);
     let node = match node {

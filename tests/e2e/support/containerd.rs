@@ -7,7 +7,7 @@ use std::process::Command;
 
 use super::process::Child;
 
-pub struct Containerd {
+pub(crate) struct Containerd {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub log: PathBuf,
@@ -15,7 +15,7 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    pub fn start() -> Containerd {
+    pub(crate) fn start() -> Containerd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let socket = d.join("c.sock");
@@ -47,7 +47,7 @@ impl Containerd {
     }
 
     /// Run `ctr` against this daemon: (success, stdout + stderr).
-    pub fn ctr(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn ctr(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new("/usr/bin/ctr")
             .arg("--address")
             .arg(&self.socket)
@@ -66,7 +66,7 @@ impl Containerd {
     }
 
     /// `ctr images pull --hosts-dir DIR --snapshotter native IMAGE`.
-    pub fn pull(&self, hosts_dir: &Path, image: &str) -> (bool, String) {
+    pub(crate) fn pull(&self, hosts_dir: &Path, image: &str) -> (bool, String) {
         self.ctr(&[
             "images",
             "pull",
@@ -80,7 +80,7 @@ impl Containerd {
 }
 
 /// A hosts directory with one `hosts.toml` for `registry`.
-pub fn hosts_dir(registry: &str, hosts_toml: &str) -> tempfile::TempDir {
+pub(crate) fn hosts_dir(registry: &str, hosts_toml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().join(registry);
     std::fs::create_dir_all(&reg).unwrap();
@@ -89,11 +89,11 @@ pub fn hosts_dir(registry: &str, hosts_toml: &str) -> tempfile::TempDir {
 }
 
 /// `hosts.toml` naming signgate as the registry's `server`: enforced.
-pub fn as_server(signgate: &str) -> String {
+pub(crate) fn as_server(signgate: &str) -> String {
     format!("server = \"http://{signgate}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
 }
 
 /// `hosts.toml` naming signgate only as a mirror `[host]`: bypassable.
-pub fn as_mirror(signgate: &str, registry: &str) -> String {
+pub(crate) fn as_mirror(signgate: &str, registry: &str) -> String {
     format!("server = \"http://{registry}\"\n\n[host.\"http://{signgate}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
 }

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 
 use super::sigstore_ca::TestSigstore;
 
-pub const PASSWORD: &str = "signgate-test";
+pub(crate) const PASSWORD: &str = "signgate-test";
 
 /// The cosign binary: `$COSIGN`, else fetched once by `tests/tools/fetch-deb`.
-pub fn binary() -> &'static Path {
+pub(crate) fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(path) = std::env::var("COSIGN") {
@@ -35,7 +35,7 @@ fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 /// Run cosign in `dir` (its HOME and TUF root too, so nothing outside is read).
-pub fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+pub(crate) fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(binary())
         .args(args)
         .envs(env.iter().copied())
@@ -56,31 +56,31 @@ pub fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, St
 }
 
 /// A cosign key pair in its own directory.
-pub struct KeyPair {
+pub(crate) struct KeyPair {
     pub dir: tempfile::TempDir,
 }
 
 impl KeyPair {
-    pub fn generate() -> KeyPair {
+    pub(crate) fn generate() -> KeyPair {
         let dir = tempfile::tempdir().unwrap();
         let (ok, out) = cosign(dir.path(), &["generate-key-pair"]);
         assert!(ok, "cosign generate-key-pair: {out}");
         KeyPair { dir }
     }
 
-    pub fn public_pem(&self) -> String {
+    pub(crate) fn public_pem(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("cosign.pub")).unwrap()
     }
 
     /// `cosign sign --key … --tlog-upload=false` by digest; `recursive`
     /// also signs each child of an index.
-    pub fn sign(&self, image_by_digest: &str, recursive: bool) {
+    pub(crate) fn sign(&self, image_by_digest: &str, recursive: bool) {
         self.sign_with(image_by_digest, recursive, &[]);
     }
 
     /// Sign with the signature stored in another repository
     /// (`COSIGN_REPOSITORY`).
-    pub fn sign_into(&self, image_by_digest: &str, signature_repository: &str) {
+    pub(crate) fn sign_into(&self, image_by_digest: &str, signature_repository: &str) {
         self.sign_with(
             image_by_digest,
             false,
@@ -106,12 +106,12 @@ impl KeyPair {
     }
 
     /// `cosign verify` looking for signatures in another repository.
-    pub fn verify_from(&self, image: &str, signature_repository: &str) -> (bool, String) {
+    pub(crate) fn verify_from(&self, image: &str, signature_repository: &str) -> (bool, String) {
         self.verify_with(image, &[("COSIGN_REPOSITORY", signature_repository)])
     }
 
     /// The reference verdict: `cosign verify --key … --insecure-ignore-tlog`.
-    pub fn verify(&self, image: &str) -> (bool, String) {
+    pub(crate) fn verify(&self, image: &str) -> (bool, String) {
         self.verify_with(image, &[])
     }
 
@@ -129,14 +129,14 @@ impl KeyPair {
 }
 
 /// What `cosign verify` is told to trust: CA chain, Rekor key, CT log key.
-pub struct Trust {
+pub(crate) struct Trust {
     pub chain: String,
     pub rekor: String,
     pub ctlog: String,
 }
 
 impl Trust {
-    pub fn of(ts: &TestSigstore) -> Trust {
+    pub(crate) fn of(ts: &TestSigstore) -> Trust {
         Trust {
             chain: ts.ca_chain_pem(),
             rekor: ts.rekor_public_pem(),
@@ -146,7 +146,7 @@ impl Trust {
 }
 
 /// `cosign verify` offline and in full (chain, SCT, SET) against `trust`.
-pub fn cosign_verify(
+pub(crate) fn cosign_verify(
     trust: &Trust,
     dir: &Path,
     reference: &str,

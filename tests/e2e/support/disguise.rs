@@ -19,16 +19,16 @@ use serde_json::json;
 use super::containerd::Containerd;
 use super::image::{sha256, Blob, Layout, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
-pub const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub(crate) const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+pub(crate) const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// Seconds any one runtime command may take.
-pub const COMMAND_TIMEOUT: &str = "120";
+pub(crate) const COMMAND_TIMEOUT: &str = "120";
 
 /// How the runnable image is disguised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disguise {
+pub(crate) enum Disguise {
     /// Every layer descriptor relabelled with this signature media type;
     /// the bytes stay a gzip tar (containers/image sniffs them).
     Relabelled(&'static str),
@@ -55,7 +55,7 @@ pub enum Disguise {
 
 /// A disguised image pushed as `<repo>:v1`.
 #[derive(Clone, Debug)]
-pub struct Disguised {
+pub(crate) struct Disguised {
     pub disguise: Disguise,
     pub repo: String,
     /// The tag naming it: `v1`.
@@ -71,7 +71,7 @@ pub struct Disguised {
 
 /// A static x86-64 Linux ELF that writes `message` to stdout and exits 0:
 /// one PT_LOAD segment, `write(1, msg, len)`, `exit(0)`.
-pub fn program(message: &str) -> Vec<u8> {
+pub(crate) fn program(message: &str) -> Vec<u8> {
     const BASE: u64 = 0x40_0000;
     const HEADERS: u64 = 64 + 56;
     let msg = message.as_bytes();
@@ -152,7 +152,7 @@ fn manifest(config: &Blob, rest: &str) -> Vec<u8> {
 /// Build `disguise` in a layout under `dir` and push it to
 /// `<registry>/<repo>:v1`; the plain runnable manifest goes to
 /// `<registry>/<repo>:plain` (and so is never what `:v1` names).
-pub fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> Disguised {
+pub(crate) fn push(registry_url: &str, dir: &Path, repo: &str, disguise: Disguise) -> Disguised {
     let host = registry_url.trim_start_matches("http://");
     let marker = format!("signgate disguise {repo} ran");
     let mut layout = Layout::new(dir);
@@ -286,7 +286,7 @@ fn skopeo_push(dir: &Path, tag: &str, dest: &str) {
 }
 
 /// A request's future, bounded like every command here.
-pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     let limit = std::time::Duration::from_secs(COMMAND_TIMEOUT.parse().unwrap());
     tokio::time::timeout(limit, f)
         .await
@@ -336,13 +336,17 @@ fn put_manifest(registry_url: &str, repo: &str, tag: &str, media_type: &str, bod
 
 /// Run `program args…` under `timeout` (killed after `COMMAND_TIMEOUT`
 /// seconds): (success, stdout + stderr).
-pub fn bounded(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+pub(crate) fn bounded(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
     let (code, text) = bounded_code(program, args, env);
     (code == Some(0), text)
 }
 
 /// As `bounded`, with the exit code; a time-out fails the test.
-pub fn bounded_code(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String) {
+pub(crate) fn bounded_code(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (Option<i32>, String) {
     let out = Command::new("timeout")
         .args(["-k", "5", COMMAND_TIMEOUT, program])
         .args(args)
@@ -363,7 +367,7 @@ pub fn bounded_code(program: &str, args: &[&str], env: &[(&str, &Path)]) -> (Opt
 }
 
 /// `ctr` against `containerd`, bounded.
-pub fn ctr(containerd: &Containerd, args: &[&str]) -> (bool, String) {
+pub(crate) fn ctr(containerd: &Containerd, args: &[&str]) -> (bool, String) {
     let socket = containerd.socket.to_str().unwrap();
     let all = [
         &["--address", socket, "--namespace", "signgate-disguise"],
@@ -374,7 +378,7 @@ pub fn ctr(containerd: &Containerd, args: &[&str]) -> (bool, String) {
 }
 
 /// `ctr images pull` through a hosts directory, native snapshotter.
-pub fn ctr_pull(containerd: &Containerd, hosts: &Path, image: &str) -> (bool, String) {
+pub(crate) fn ctr_pull(containerd: &Containerd, hosts: &Path, image: &str) -> (bool, String) {
     ctr(
         containerd,
         &[
@@ -394,7 +398,7 @@ pub fn ctr_pull(containerd: &Containerd, hosts: &Path, image: &str) -> (bool, St
 /// runc keeps its state under /run/containerd/runc/<namespace>/<id> for
 /// every containerd on the machine, so each container gets an id no other
 /// test (or test process) uses.
-pub fn ctr_run(containerd: &Containerd, image: &str) -> (bool, String) {
+pub(crate) fn ctr_run(containerd: &Containerd, image: &str) -> (bool, String) {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let id = format!("signgate-disguise-{}-{n}", std::process::id());
@@ -405,13 +409,13 @@ pub fn ctr_run(containerd: &Containerd, image: &str) -> (bool, String) {
 }
 
 /// A hosts.toml making `server` the registry itself (no fallback).
-pub fn hosts_toml(server: &str) -> String {
+pub(crate) fn hosts_toml(server: &str) -> String {
     format!("server = \"http://{server}\"\n\n[host.\"http://{server}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")
 }
 
 /// Which podman.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PodmanVersion {
+pub(crate) enum PodmanVersion {
     /// Debian bookworm's podman 4.3 (runc), on this machine.
     Bookworm,
     /// Debian trixie's podman 5.4 (crun), in the root made by
@@ -422,7 +426,7 @@ pub enum PodmanVersion {
 
 /// A podman with its own storage (vfs), run root, registries.conf and an
 /// accept-anything signature policy (signatures are signgate's business).
-pub struct Podman {
+pub(crate) struct Podman {
     pub version: PodmanVersion,
     pub dir: tempfile::TempDir,
 }
@@ -467,7 +471,7 @@ exec chroot "$root" podman --storage-driver vfs --root /var/lib/signgate-test --
 
 impl Podman {
     /// `registries`: (prefix, location) pairs, each a primary location.
-    pub fn new(version: PodmanVersion, registries: &[(&str, String)]) -> Podman {
+    pub(crate) fn new(version: PodmanVersion, registries: &[(&str, String)]) -> Podman {
         let dir = tempfile::tempdir().unwrap();
         let conf: String = registries
             .iter()
@@ -485,7 +489,7 @@ impl Podman {
     }
 
     /// `podman ARGS…`, bounded, with this instance's storage and config.
-    pub fn podman(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn podman(&self, args: &[&str]) -> (bool, String) {
         let d = self.dir.path();
         let common = ["--cgroup-manager", "cgroupfs", "--events-backend", "file"];
         match self.version {
@@ -527,7 +531,7 @@ impl Podman {
     }
 
     /// `podman pull IMAGE`.
-    pub fn pull(&self, image: &str) -> (bool, String) {
+    pub(crate) fn pull(&self, image: &str) -> (bool, String) {
         let policy = self.policy();
         self.podman(&["pull", "--signature-policy", &policy, image])
     }
@@ -537,7 +541,7 @@ impl Podman {
     /// higher than the sandbox's own (it lacks CAP_SYS_RESOURCE, so the
     /// defaults, nofile 1048576 and nproc 4194304, fail in runc with "error
     /// setting rlimit … operation not permitted"); for 5.4 no cgroups.
-    pub fn run_image(&self, image: &str) -> (bool, String) {
+    pub(crate) fn run_image(&self, image: &str) -> (bool, String) {
         let policy = self.policy();
         let mut args = vec!["run", "--rm", "--network=none"];
         match self.version {

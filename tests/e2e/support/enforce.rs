@@ -9,7 +9,7 @@ use super::signed::signed_world;
 use super::signgate::{Signgate, Up};
 
 /// signgate with one policy trusting `key_pem` for `registry.test/enf/**`.
-pub fn enforcing(key_pem: &str, spec_extra: &str) -> Signgate {
+pub(crate) fn enforcing(key_pem: &str, spec_extra: &str) -> Signgate {
     let w = signed_world();
     let dir = tempfile::tempdir().unwrap();
     let policies = dir.path().join("policies");
@@ -25,7 +25,7 @@ pub fn enforcing(key_pem: &str, spec_extra: &str) -> Signgate {
 }
 
 /// The `enforced` policy: `key_pem` signs `registry.test/enf/**`.
-pub fn write_policy(dir: &std::path::Path, key_pem: &str, spec_extra: &str) {
+pub(crate) fn write_policy(dir: &std::path::Path, key_pem: &str, spec_extra: &str) {
     let key: String = key_pem
         .lines()
         .map(|l| format!("          {l}\n"))
@@ -40,12 +40,12 @@ pub fn write_policy(dir: &std::path::Path, key_pem: &str, spec_extra: &str) {
 }
 
 /// The API path of a manifest.
-pub fn manifest_path(repo: &str, reference: &str) -> String {
+pub(crate) fn manifest_path(repo: &str, reference: &str) -> String {
     format!("/v2/{repo}/manifests/{reference}")
 }
 
 /// `GET` a manifest through signgate, accepting manifests and indexes.
-pub async fn pull(sg: &Signgate, repo: &str, reference: &str) -> Reply {
+pub(crate) async fn pull(sg: &Signgate, repo: &str, reference: &str) -> Reply {
     send(
         Method::GET,
         &sg.url(&manifest_path(repo, reference)),
@@ -55,7 +55,7 @@ pub async fn pull(sg: &Signgate, repo: &str, reference: &str) -> Reply {
 }
 
 /// The message of a `403 DENIED` answer (asserted to be one).
-pub fn denial_of(r: &Reply) -> String {
+pub(crate) fn denial_of(r: &Reply) -> String {
     assert_eq!(r.status, 403, "{:?}", String::from_utf8_lossy(&r.body));
     let (code, message) = r.oci_error();
     assert_eq!(code, "DENIED");

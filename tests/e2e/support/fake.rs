@@ -17,25 +17,25 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-pub type FakeBody = BoxBody<Bytes, std::io::Error>;
+pub(crate) type FakeBody = BoxBody<Bytes, std::io::Error>;
 
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: Method,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
 }
 
-pub type Handler = Arc<dyn Fn(&Recorded) -> Response<FakeBody> + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&Recorded) -> Response<FakeBody> + Send + Sync>;
 
-pub struct Fake {
+pub(crate) struct Fake {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl Fake {
-    pub async fn start(
+    pub(crate) async fn start(
         handler: impl Fn(&Recorded) -> Response<FakeBody> + Send + Sync + 'static,
     ) -> Fake {
         let handler: Handler = Arc::new(handler);
@@ -71,17 +71,17 @@ impl Fake {
         Fake { port, requests }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub fn recorded(&self) -> Vec<Recorded> {
+    pub(crate) fn recorded(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
 }
 
 /// A complete response.
-pub fn reply(
+pub(crate) fn reply(
     status: StatusCode,
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
@@ -96,7 +96,7 @@ pub fn reply(
         .unwrap()
 }
 
-pub fn not_found() -> Response<FakeBody> {
+pub(crate) fn not_found() -> Response<FakeBody> {
     reply(
         StatusCode::NOT_FOUND,
         &[("content-type", "application/json")],
@@ -106,7 +106,7 @@ pub fn not_found() -> Response<FakeBody> {
 
 /// An endless body: one chunk every `interval`. `dropped` turns true when
 /// the server drops it, i.e. when the transfer is cancelled.
-pub struct Dripping {
+pub(crate) struct Dripping {
     pub chunk: Bytes,
     pub interval: Duration,
     pub dropped: Arc<AtomicBool>,
@@ -116,7 +116,7 @@ pub struct Dripping {
 }
 
 impl Dripping {
-    pub fn new(chunk_size: usize, interval: Duration, dropped: Arc<AtomicBool>) -> Dripping {
+    pub(crate) fn new(chunk_size: usize, interval: Duration, dropped: Arc<AtomicBool>) -> Dripping {
         Dripping {
             chunk: Bytes::from(vec![7u8; chunk_size]),
             interval,
@@ -127,7 +127,7 @@ impl Dripping {
     }
 
     /// Stop after `chunks` chunks.
-    pub fn finite(mut self, chunks: usize) -> Dripping {
+    pub(crate) fn finite(mut self, chunks: usize) -> Dripping {
         self.remaining = Some(chunks);
         self
     }

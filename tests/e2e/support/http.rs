@@ -7,24 +7,24 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 
     /// The first OCI error's code and message.
-    pub fn oci_error(&self) -> (String, String) {
+    pub(crate) fn oci_error(&self) -> (String, String) {
         let v = self.json();
         (
             v["errors"][0]["code"]
@@ -39,11 +39,11 @@ impl Reply {
     }
 }
 
-pub fn client() -> Client<HttpConnector, Empty<Bytes>> {
+pub(crate) fn client() -> Client<HttpConnector, Empty<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Reply {
     let response = stream(method, url, headers).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -60,7 +60,7 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Reply 
     }
 }
 
-pub async fn stream(
+pub(crate) async fn stream(
     method: Method,
     url: &str,
     headers: &[(&str, &str)],
@@ -75,12 +75,12 @@ pub async fn stream(
         .unwrap_or_else(|e| panic!("request to {url}: {e}"))
 }
 
-pub async fn get(url: &str) -> Reply {
+pub(crate) async fn get(url: &str) -> Reply {
     send(Method::GET, url, &[]).await
 }
 
 /// PUT a small document (to seed a registry with what skopeo cannot push).
-pub async fn put(url: &str, content_type: &str, body: Vec<u8>) -> StatusCode {
+pub(crate) async fn put(url: &str, content_type: &str, body: Vec<u8>) -> StatusCode {
     let client: Client<HttpConnector, http_body_util::Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let request = Request::put(url)

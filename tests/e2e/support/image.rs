@@ -8,37 +8,37 @@ use std::process::Command;
 use serde_json::json;
 use sha2::Digest as _;
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A blob written into a layout.
 #[derive(Clone, Debug)]
-pub struct Blob {
+pub(crate) struct Blob {
     pub digest: String,
     pub size: usize,
     pub media_type: String,
 }
 
 impl Blob {
-    pub fn descriptor(&self) -> serde_json::Value {
+    pub(crate) fn descriptor(&self) -> serde_json::Value {
         json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
     }
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 /// An OCI image layout being written.
-pub struct Layout<'a> {
+pub(crate) struct Layout<'a> {
     pub dir: &'a Path,
     refs: Vec<serde_json::Value>,
 }
 
 impl<'a> Layout<'a> {
-    pub fn new(dir: &'a Path) -> Layout<'a> {
+    pub(crate) fn new(dir: &'a Path) -> Layout<'a> {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         Layout {
@@ -47,7 +47,7 @@ impl<'a> Layout<'a> {
         }
     }
 
-    pub fn blob(&self, media_type: &str, bytes: &[u8]) -> Blob {
+    pub(crate) fn blob(&self, media_type: &str, bytes: &[u8]) -> Blob {
         let digest = sha256(bytes);
         let hex = digest.trim_start_matches("sha256:");
         std::fs::write(self.dir.join("blobs/sha256").join(hex), bytes).unwrap();
@@ -60,7 +60,7 @@ impl<'a> Layout<'a> {
 
     /// A single-platform image with the given layer contents (each a tar.gz
     /// holding one file). Returns the manifest blob.
-    pub fn image(&self, arch: &str, files: &[(&str, &[u8])]) -> Blob {
+    pub(crate) fn image(&self, arch: &str, files: &[(&str, &[u8])]) -> Blob {
         let layers: Vec<Blob> = files
             .iter()
             .map(|(name, content)| self.blob(OCI_LAYER_GZIP, &tar_gz(name, content)))
@@ -73,7 +73,7 @@ impl<'a> Layout<'a> {
     }
 
     /// An index over per-platform manifests.
-    pub fn index(&self, children: &[(&Blob, &str)]) -> Blob {
+    pub(crate) fn index(&self, children: &[(&Blob, &str)]) -> Blob {
         let manifests: Vec<serde_json::Value> = children
             .iter()
             .map(|(b, arch)| {
@@ -87,7 +87,7 @@ impl<'a> Layout<'a> {
     }
 
     /// Name `blob` as `tag` in index.json.
-    pub fn tag(&mut self, blob: &Blob, tag: &str) {
+    pub(crate) fn tag(&mut self, blob: &Blob, tag: &str) {
         let mut d = blob.descriptor();
         d["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
         self.refs.push(d);
@@ -101,7 +101,7 @@ impl<'a> Layout<'a> {
 }
 
 /// A tar archive holding one file, with fixed metadata.
-pub fn tar(name: &str, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tar(name: &str, content: &[u8]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
@@ -113,7 +113,7 @@ pub fn tar(name: &str, content: &[u8]) -> Vec<u8> {
 }
 
 /// `tar` gzipped. Stored blocks for big inputs keep test setup fast.
-pub fn tar_gz(name: &str, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tar_gz(name: &str, content: &[u8]) -> Vec<u8> {
     let level = if content.len() > 1 << 20 {
         flate2::Compression::none()
     } else {
@@ -125,7 +125,7 @@ pub fn tar_gz(name: &str, content: &[u8]) -> Vec<u8> {
 }
 
 /// Deterministic incompressible bytes.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -139,7 +139,7 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// `skopeo copy` an OCI layout tag (all platforms) into a registry.
-pub fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>) {
+pub(crate) fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>) {
     let mut args = vec![
         "copy".to_owned(),
         "--all".to_owned(),
@@ -155,7 +155,7 @@ pub fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>) {
 }
 
 /// Run skopeo, panicking with its output on failure.
-pub fn skopeo(args: &[String]) -> String {
+pub(crate) fn skopeo(args: &[String]) -> String {
     let out = Command::new("skopeo")
         .args(["--insecure-policy", "--override-os", "linux"])
         .args(args)
@@ -171,7 +171,7 @@ pub fn skopeo(args: &[String]) -> String {
 }
 
 /// Run skopeo and return (success, stdout + stderr).
-pub fn try_skopeo(args: &[String]) -> (bool, String) {
+pub(crate) fn try_skopeo(args: &[String]) -> (bool, String) {
     let out = Command::new("skopeo")
         .args(["--insecure-policy", "--override-os", "linux"])
         .args(args)
@@ -188,7 +188,7 @@ pub fn try_skopeo(args: &[String]) -> (bool, String) {
 }
 
 /// Every file of an OCI layout's blob store, by name → bytes.
-pub fn layout_blobs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub(crate) fn layout_blobs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir.join("blobs/sha256"))
         .unwrap()
         .map(|e| {
@@ -204,7 +204,12 @@ pub fn layout_blobs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 impl Layout<'_> {
     /// A single-platform image over layer blobs already written.
     /// `diff_ids` are the digests of the uncompressed layers.
-    pub fn image_with_layers(&self, arch: &str, layers: &[Blob], diff_ids: &[String]) -> Blob {
+    pub(crate) fn image_with_layers(
+        &self,
+        arch: &str,
+        layers: &[Blob],
+        diff_ids: &[String],
+    ) -> Blob {
         let config = json!({
             "architecture": arch,
             "os": "linux",
@@ -222,7 +227,11 @@ impl Layout<'_> {
 }
 
 /// Push a one-layer image holding `content` as `repo:v1`; its digest.
-pub fn push_image(registry: &super::registry::Registry, repo: &str, content: &str) -> String {
+pub(crate) fn push_image(
+    registry: &super::registry::Registry,
+    repo: &str,
+    content: &str,
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut layout = Layout::new(dir.path());
     let m = layout.image("amd64", &[("c.txt", content.as_bytes())]);

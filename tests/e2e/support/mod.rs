@@ -4,25 +4,25 @@
 
 #![allow(dead_code)]
 
-pub mod containerd;
-pub mod cosign;
-pub mod disguise;
-pub mod enforce;
-pub mod fake;
-pub mod http;
-pub mod image;
-pub mod process;
-pub mod registry;
-pub mod signed;
-pub mod signgate;
-pub mod sigstore_ca;
-pub mod token;
-pub mod world;
+pub(crate) mod containerd;
+pub(crate) mod cosign;
+pub(crate) mod disguise;
+pub(crate) mod enforce;
+pub(crate) mod fake;
+pub(crate) mod http;
+pub(crate) mod image;
+pub(crate) mod process;
+pub(crate) mod registry;
+pub(crate) mod signed;
+pub(crate) mod signgate;
+pub(crate) mod sigstore_ca;
+pub(crate) mod token;
+pub(crate) mod world;
 
 use std::net::TcpListener;
 
 /// A free loopback port (bound, then released for the process to take).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -30,7 +30,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Wait until `check` is true, for at most `seconds`.
-pub fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while std::time::Instant::now() < deadline {
         if check() {
@@ -42,13 +42,15 @@ pub fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Whether a TCP port accepts connections.
-pub fn port_open(port: u16) -> bool {
+pub(crate) fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
 /// Run a future to completion on a thread of its own (world setup runs
 /// inside a test's runtime, which must not be blocked on).
-pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+pub(crate) fn block_on<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -8,14 +8,14 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-pub struct Child {
+pub(crate) struct Child {
     pub pid: u32,
     wrapper: std::process::Child,
 }
 
 impl Child {
     /// Start `program args…`, logging stdout and stderr to `log`.
-    pub fn spawn(program: &Path, args: &[&str], log: &Path) -> Child {
+    pub(crate) fn spawn(program: &Path, args: &[&str], log: &Path) -> Child {
         let log_file = std::fs::File::create(log).expect("log file");
         let pid_file = log.with_extension("pid");
         let script = r#"prog="$1"; pidfile="$2"; shift 2; "$prog" "$@" & echo $! > "$pidfile"; read _ignored; kill -9 $! 2>/dev/null"#;
@@ -45,7 +45,7 @@ impl Child {
     }
 
     /// Send a signal by name (`TERM`, `KILL`).
-    pub fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.pid.to_string())
@@ -53,7 +53,7 @@ impl Child {
             .status();
     }
 
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).is_ok_and(|s| {
             s.split_whitespace()
                 .nth(2)
@@ -62,12 +62,12 @@ impl Child {
     }
 
     /// Peak resident memory so far, in KiB (`VmHWM`).
-    pub fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         proc_status_kib(self.pid, "VmHWM:")
     }
 
     /// Current resident memory, in KiB (`VmRSS`).
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         proc_status_kib(self.pid, "VmRSS:")
     }
 }

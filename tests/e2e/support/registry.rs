@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::process::Child;
 
-pub struct Registry {
+pub(crate) struct Registry {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
@@ -13,7 +13,7 @@ pub struct Registry {
 }
 
 /// How the registry authenticates clients.
-pub enum RegistryAuth<'a> {
+pub(crate) enum RegistryAuth<'a> {
     None,
     /// No client auth, served over TLS with this certificate and key (PEM).
     Tls {
@@ -30,7 +30,7 @@ pub enum RegistryAuth<'a> {
 }
 
 impl Registry {
-    pub fn start(auth: RegistryAuth<'_>) -> Registry {
+    pub(crate) fn start(auth: RegistryAuth<'_>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let storage = dir.path().join("storage");
@@ -85,21 +85,21 @@ impl Registry {
     }
 
     /// Kill the registry (an upstream outage) and wait until it is gone.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self._child.signal("KILL");
         super::wait_for(10, "the registry to stop", || !self._child.is_running());
     }
 
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The registry's log so far (its access log lines included).
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -12,7 +12,7 @@ use super::http::{put, send};
 use super::image::{self, Blob, Layout, OCI_MANIFEST};
 use super::registry::{Registry, RegistryAuth};
 
-pub struct Signed {
+pub(crate) struct Signed {
     pub registry: Registry,
     pub trusted: KeyPair,
     pub other: KeyPair,
@@ -40,7 +40,7 @@ pub struct Signed {
     pub _layouts: tempfile::TempDir,
 }
 
-pub fn signed_world() -> &'static Signed {
+pub(crate) fn signed_world() -> &'static Signed {
     static WORLD: OnceLock<Signed> = OnceLock::new();
     WORLD.get_or_init(|| {
         let registry = Registry::start(RegistryAuth::None);
@@ -168,7 +168,7 @@ fn push_index(
 }
 
 /// A manifest's bytes as the registry stores them.
-pub fn raw_manifest(registry: &Registry, repo: &str, reference: &str) -> Vec<u8> {
+pub(crate) fn raw_manifest(registry: &Registry, repo: &str, reference: &str) -> Vec<u8> {
     let url = format!("{}/v2/{repo}/manifests/{reference}", registry.url());
     let what = format!("{repo}:{reference}");
     block_on(async move {
@@ -179,7 +179,7 @@ pub fn raw_manifest(registry: &Registry, repo: &str, reference: &str) -> Vec<u8>
 }
 
 /// Push `body` as the manifest `repo:tag`.
-pub fn put_manifest(registry: &Registry, repo: &str, tag: &str, body: Vec<u8>) {
+pub(crate) fn put_manifest(registry: &Registry, repo: &str, tag: &str, body: Vec<u8>) {
     let url = format!("{}/v2/{repo}/manifests/{tag}", registry.url());
     let status = block_on(async move { put(&url, OCI_MANIFEST, body).await });
     assert_eq!(status, 201);

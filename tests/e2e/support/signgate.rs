@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::process::Child;
 
-pub struct Signgate {
+pub(crate) struct Signgate {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
@@ -12,7 +12,7 @@ pub struct Signgate {
 }
 
 /// One upstream entry of a test config.
-pub struct Up<'a> {
+pub(crate) struct Up<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub default: bool,
@@ -21,7 +21,7 @@ pub struct Up<'a> {
 }
 
 impl<'a> Up<'a> {
-    pub fn new(name: &'a str, url: &'a str) -> Up<'a> {
+    pub(crate) fn new(name: &'a str, url: &'a str) -> Up<'a> {
         Up {
             name,
             url,
@@ -30,12 +30,12 @@ impl<'a> Up<'a> {
         }
     }
 
-    pub fn default(mut self) -> Self {
+    pub(crate) fn default(mut self) -> Self {
         self.default = true;
         self
     }
 
-    pub fn extra(mut self, extra: &'a str) -> Self {
+    pub(crate) fn extra(mut self, extra: &'a str) -> Self {
         self.extra = extra;
         self
     }
@@ -44,7 +44,7 @@ impl<'a> Up<'a> {
 impl Signgate {
     /// Start signgate with these upstreams (all `insecure`, plain HTTP) and
     /// extra top-level YAML.
-    pub fn start(upstreams: &[Up<'_>], extra_yaml: &str) -> Signgate {
+    pub(crate) fn start(upstreams: &[Up<'_>], extra_yaml: &str) -> Signgate {
         let mut yaml = String::from("upstreams:\n");
         for u in upstreams {
             yaml.push_str(&format!(
@@ -64,12 +64,12 @@ impl Signgate {
     }
 
     /// Start signgate on `yaml` (a `listen:` line is added).
-    pub fn start_yaml(yaml: &str) -> Signgate {
+    pub(crate) fn start_yaml(yaml: &str) -> Signgate {
         Signgate::start_yaml_with_args(yaml, &[])
     }
 
     /// Start signgate on `yaml` with extra `serve` arguments.
-    pub fn start_yaml_with_args(yaml: &str, args: &[&str]) -> Signgate {
+    pub(crate) fn start_yaml_with_args(yaml: &str, args: &[&str]) -> Signgate {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let config = dir.path().join("signgate.yaml");
@@ -103,15 +103,15 @@ impl Signgate {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

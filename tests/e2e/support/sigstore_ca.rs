@@ -38,29 +38,29 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 /// Media type of a legacy cosign signature layer.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Media type of a legacy cosign attestation layer.
-pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+pub(crate) const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// Media type of a sigstore bundle v0.3 (cosign v3 referrer layer).
-pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub(crate) const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// DSSE payload type of in-toto statements.
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+pub(crate) const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// Predicate type cosign v3 uses for an image signature.
-pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub(crate) const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
 /// Annotation keys of legacy layers (FORMATS.md §1.2).
-pub const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
-pub const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
-pub const ANN_CHAIN: &str = "dev.sigstore.cosign/chain";
-pub const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
+pub(crate) const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+pub(crate) const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+pub(crate) const ANN_CHAIN: &str = "dev.sigstore.cosign/chain";
+pub(crate) const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 
 /// The Rekor log's name: the checkpoint origin is `"<name> - <tree id>"`
 /// and the checkpoint signature line is `"— <name> <b64(hint || sig)>"`
 /// (as on rekor.sigstore.dev: a note key name cannot hold spaces).
-pub const REKOR_NAME: &str = "rekor.signgate.test";
+pub(crate) const REKOR_NAME: &str = "rekor.signgate.test";
 /// Global `logIndex` of the first leaf of the (single) log shard; the
 /// inclusion proof's `logIndex` is shard-local (rekor-spec §9.3).
-pub const SHARD_START: u64 = 1_000_000;
+pub(crate) const SHARD_START: u64 = 1_000_000;
 /// Filler leaves logged at start, so every inclusion proof has hashes.
 const FILLER_LEAVES: usize = 3;
 
@@ -71,14 +71,14 @@ const OID_SUBJECT_KEY_ID: &[u64] = &[2, 5, 29, 14];
 
 /// The subject alternative name of a leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum San {
+pub(crate) enum San {
     Email(String),
     Uri(String),
 }
 
 impl San {
     /// The SAN value, as `--certificate-identity` matches it.
-    pub fn value(&self) -> &str {
+    pub(crate) fn value(&self) -> &str {
         match self {
             San::Email(s) | San::Uri(s) => s,
         }
@@ -87,7 +87,7 @@ impl San {
 
 /// Who a leaf certificate says signed.
 #[derive(Clone, Debug)]
-pub struct LeafIdentity {
+pub(crate) struct LeafIdentity {
     pub san: San,
     /// OIDC issuer, written to 1.3.6.1.4.1.57264.1.1 (raw) and .1.8 (DER
     /// UTF8String).
@@ -106,16 +106,16 @@ pub struct LeafIdentity {
 
 impl LeafIdentity {
     /// An email identity, issuer `issuer`, the usual 10-minute window.
-    pub fn email(email: &str, issuer: &str) -> LeafIdentity {
+    pub(crate) fn email(email: &str, issuer: &str) -> LeafIdentity {
         LeafIdentity::new(San::Email(email.to_owned()), issuer)
     }
 
     /// A URI identity (e.g. a GitHub workflow), the usual 10-minute window.
-    pub fn uri(uri: &str, issuer: &str) -> LeafIdentity {
+    pub(crate) fn uri(uri: &str, issuer: &str) -> LeafIdentity {
         LeafIdentity::new(San::Uri(uri.to_owned()), issuer)
     }
 
-    pub fn new(san: San, issuer: &str) -> LeafIdentity {
+    pub(crate) fn new(san: San, issuer: &str) -> LeafIdentity {
         LeafIdentity {
             san,
             issuer: issuer.to_owned(),
@@ -127,13 +127,13 @@ impl LeafIdentity {
     }
 
     /// A leaf with no SCT: what Fulcio never issues, a forger might.
-    pub fn without_sct(mut self) -> LeafIdentity {
+    pub(crate) fn without_sct(mut self) -> LeafIdentity {
         self.sct = false;
         self
     }
 
     /// Add a Fulcio claim (`"1.3.6.1.4.1.57264.1.12"`, value).
-    pub fn claim(mut self, oid: &str, value: &str) -> LeafIdentity {
+    pub(crate) fn claim(mut self, oid: &str, value: &str) -> LeafIdentity {
         self.claims.push((oid.to_owned(), value.to_owned()));
         self
     }
@@ -141,7 +141,7 @@ impl LeafIdentity {
 
 /// A layer of a legacy cosign `.sig`/`.att` manifest: blob and annotations.
 #[derive(Clone, Debug)]
-pub struct LegacyLayer {
+pub(crate) struct LegacyLayer {
     pub media_type: String,
     pub payload: Vec<u8>,
     pub annotations: BTreeMap<String, String>,
@@ -149,12 +149,12 @@ pub struct LegacyLayer {
 
 impl LegacyLayer {
     /// `sha256:<hex>` of the payload blob.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", hex::encode(Sha256::digest(&self.payload)))
     }
 
     /// The OCI descriptor of this layer (with its annotations).
-    pub fn descriptor(&self) -> Value {
+    pub(crate) fn descriptor(&self) -> Value {
         json!({
             "mediaType": self.media_type,
             "size": self.payload.len(),
@@ -163,13 +163,13 @@ impl LegacyLayer {
         })
     }
 
-    pub fn annotation(&self, key: &str) -> &str {
+    pub(crate) fn annotation(&self, key: &str) -> &str {
         self.annotations.get(key).map(String::as_str).unwrap_or("")
     }
 }
 
 /// A Fulcio-style leaf and the private key that goes with it.
-pub struct Signer {
+pub(crate) struct Signer {
     /// The leaf certificate (PEM).
     pub cert_pem: String,
     /// The leaf certificate (DER).
@@ -197,7 +197,7 @@ struct Logged {
 }
 
 /// A CA (root + intermediate), a Rekor log and a CT log of the test's own.
-pub struct TestSigstore {
+pub(crate) struct TestSigstore {
     root_key: KeyPair,
     root: Certificate,
     inter_key: KeyPair,
@@ -221,7 +221,7 @@ impl TestSigstore {
     /// ("signgate-test-intermediate"), Rekor key and CT log key. The CA
     /// certificates are valid from a day ago for ten years; the trust
     /// root's `validFor.start` values are an hour ago.
-    pub fn new() -> TestSigstore {
+    pub(crate) fn new() -> TestSigstore {
         let now = unix_now();
         let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
         let mut params = ca_params("signgate-test-root", now);
@@ -257,7 +257,7 @@ impl TestSigstore {
     /// `trusted_root.json` (v0.1) for this CA and these logs: one CA
     /// (`certChain` intermediate then root), one tlog (the Rekor key), one
     /// ctlog (the CT key), no timestamp authorities.
-    pub fn trusted_root_json(&self) -> String {
+    pub(crate) fn trusted_root_json(&self) -> String {
         let start = rfc3339(self.created - 3600);
         let log = |key: &SigningKey, url: &str| {
             json!({
@@ -290,34 +290,34 @@ impl TestSigstore {
     }
 
     /// Intermediate then root (PEM): `cosign verify --certificate-chain`.
-    pub fn ca_chain_pem(&self) -> String {
+    pub(crate) fn ca_chain_pem(&self) -> String {
         format!("{}{}", self.inter.pem(), self.root.pem())
     }
 
     /// The root CA alone (PEM).
-    pub fn root_pem(&self) -> String {
+    pub(crate) fn root_pem(&self) -> String {
         self.root.pem()
     }
 
     /// The Rekor log's public key (PKIX PEM): `SIGSTORE_REKOR_PUBLIC_KEY`.
-    pub fn rekor_public_pem(&self) -> String {
+    pub(crate) fn rekor_public_pem(&self) -> String {
         public_pem(&self.rekor_key)
     }
 
     /// The CT log's public key (PKIX PEM): `SIGSTORE_CT_LOG_PUBLIC_KEY_FILE`.
     /// Always `Some`: leaves carry a real embedded SCT.
-    pub fn ctlog_public_pem(&self) -> Option<String> {
+    pub(crate) fn ctlog_public_pem(&self) -> Option<String> {
         Some(public_pem(&self.ctlog_key))
     }
 
     /// The Rekor log ID: sha256 of the log key's DER SPKI.
-    pub fn rekor_log_id(&self) -> [u8; 32] {
+    pub(crate) fn rekor_log_id(&self) -> [u8; 32] {
         Sha256::digest(spki_der(&self.rekor_key)).into()
     }
 
     /// A Fulcio-style leaf (P-256, `id`'s window, SCT embedded) for a fresh
     /// key, signed by the intermediate.
-    pub fn issue(&self, id: &LeafIdentity) -> Signer {
+    pub(crate) fn issue(&self, id: &LeafIdentity) -> Signer {
         let pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let key = SigningKey::from_pkcs8_der(&pair.serialize_der()).unwrap();
         let cert_der = self.leaf(&pair, id);
@@ -332,7 +332,7 @@ impl TestSigstore {
     /// The same leaf for a P-256 key someone else holds (`spki_pem`: a PKIX
     /// `PUBLIC KEY` PEM such as cosign's `cosign.pub`). Returns the leaf PEM,
     /// for `cosign sign --certificate`.
-    pub fn issue_for_public_key(&self, spki_pem: &str, id: &LeafIdentity) -> String {
+    pub(crate) fn issue_for_public_key(&self, spki_pem: &str, id: &LeafIdentity) -> String {
         let public = p256::PublicKey::from_public_key_pem(spki_pem.trim()).unwrap();
         let key = ForeignP256(public.to_encoded_point(false).as_bytes().to_vec());
         pem("CERTIFICATE", &self.leaf(&key, id))
@@ -503,7 +503,7 @@ impl Signer {
     /// P-256, DER, base64) with the leaf key, logged in `log` as a
     /// `hashedrekord` 0.0.1 entry; annotations signature, certificate,
     /// chain and bundle (the RekorBundle with its SET).
-    pub fn sign_legacy(
+    pub(crate) fn sign_legacy(
         &self,
         log: &TestSigstore,
         image_digest: &str,
@@ -536,7 +536,7 @@ impl Signer {
     /// entry (payloadHash, envelopeHash = sha256 of the blob, signature,
     /// verifier = base64 PEM leaf); annotations signature `""`, certificate,
     /// chain, bundle, and `predicateType` when the statement has one.
-    pub fn attest_legacy(&self, log: &TestSigstore, statement: &Value) -> LegacyLayer {
+    pub(crate) fn attest_legacy(&self, log: &TestSigstore, statement: &Value) -> LegacyLayer {
         let payload = serde_json::to_vec(statement).unwrap();
         let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
         let envelope = canonical(&json!({
@@ -562,7 +562,7 @@ impl Signer {
     /// with integratedTime, inclusionPromise (SET) and inclusionProof (RFC
     /// 6962 path, root, tree size, shard-local index, signed checkpoint),
     /// and the DSSE envelope over `statement`.
-    pub fn bundle_v03(&self, log: &TestSigstore, statement: &Value) -> String {
+    pub(crate) fn bundle_v03(&self, log: &TestSigstore, statement: &Value) -> String {
         let payload = serde_json::to_vec(statement).unwrap();
         let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
         let envelope = json!({
@@ -599,7 +599,7 @@ impl Signer {
     }
 
     /// The leaf's public key (PKIX PEM).
-    pub fn public_pem(&self) -> String {
+    pub(crate) fn public_pem(&self) -> String {
         public_pem(&self.key)
     }
 
@@ -628,7 +628,7 @@ impl Signer {
 /// The in-toto Statement v1 cosign v3 signs for an image: subject
 /// `[{digest: {sha256: <hex>}}]`, predicateType
 /// `https://sigstore.dev/cosign/sign/v1`, predicate `{}`.
-pub fn cosign_sign_statement(image_digest: &str) -> Value {
+pub(crate) fn cosign_sign_statement(image_digest: &str) -> Value {
     let hex = image_digest.strip_prefix("sha256:").unwrap_or(image_digest);
     json!({
         "_type": "https://in-toto.io/Statement/v1",
@@ -639,7 +639,7 @@ pub fn cosign_sign_statement(image_digest: &str) -> Value {
 }
 
 /// The simple-signing payload bytes exactly as cosign writes them.
-pub fn simple_signing_payload(image_digest: &str, docker_reference: &str) -> Vec<u8> {
+pub(crate) fn simple_signing_payload(image_digest: &str, docker_reference: &str) -> Vec<u8> {
     format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"{docker_reference}"}},"image":{{"docker-manifest-digest":"{image_digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
     )
@@ -647,7 +647,7 @@ pub fn simple_signing_payload(image_digest: &str, docker_reference: &str) -> Vec
 }
 
 /// DSSE pre-authentication encoding.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "DSSEv1 {} {payload_type} {} ",
         payload_type.len(),
@@ -660,7 +660,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// RFC 8785-style canonical JSON for the values used here (keys sorted, no
 /// whitespace; strings and integers as serde_json writes them).
-pub fn canonical(v: &Value) -> String {
+pub(crate) fn canonical(v: &Value) -> String {
     match v {
         Value::Object(map) => {
             let sorted: BTreeMap<&String, &Value> = map.iter().collect();
@@ -681,7 +681,7 @@ pub fn canonical(v: &Value) -> String {
 // ---- pushing legacy signature manifests into a registry ----
 
 /// Upload `bytes` as a blob of `repo` (POST, then PUT with the digest).
-pub async fn push_blob(registry_url: &str, repo: &str, bytes: &[u8]) -> String {
+pub(crate) async fn push_blob(registry_url: &str, repo: &str, bytes: &[u8]) -> String {
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
     let start = super::http::send(
         http::Method::POST,
@@ -711,7 +711,7 @@ pub async fn push_blob(registry_url: &str, repo: &str, bytes: &[u8]) -> String {
 }
 
 /// PUT a manifest under `reference` (tag or digest); returns its digest.
-pub async fn put_manifest(
+pub(crate) async fn put_manifest(
     registry_url: &str,
     repo: &str,
     reference: &str,
@@ -732,7 +732,7 @@ pub async fn put_manifest(
 /// `sha256-<hex>.<suffix>` (`suffix` = `sig` or `att`) for `image_digest`,
 /// config `application/vnd.oci.image.config.v1+json`. Returns the
 /// signature manifest's digest.
-pub async fn push_legacy(
+pub(crate) async fn push_legacy(
     registry_url: &str,
     repo: &str,
     image_digest: &str,

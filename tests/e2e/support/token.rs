@@ -17,12 +17,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use p256::ecdsa::signature::Signer;
 use p256::pkcs8::DecodePrivateKey;
 
-pub const SERVICE: &str = "signgate-test-registry";
-pub const ISSUER: &str = "signgate-test-token-issuer";
-pub const USER: &str = "puller";
-pub const PASSWORD: &str = "pull-s3cret";
+pub(crate) const SERVICE: &str = "signgate-test-registry";
+pub(crate) const ISSUER: &str = "signgate-test-token-issuer";
+pub(crate) const USER: &str = "puller";
+pub(crate) const PASSWORD: &str = "pull-s3cret";
 
-pub struct TokenService {
+pub(crate) struct TokenService {
     pub port: u16,
     pub cert_pem: String,
     /// Token requests served.
@@ -34,7 +34,7 @@ pub struct TokenService {
 
 impl TokenService {
     /// Start on its own thread and runtime, so it outlives any one test.
-    pub fn start() -> TokenService {
+    pub(crate) fn start() -> TokenService {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["token.test".to_owned()])
             .unwrap()
@@ -85,16 +85,16 @@ impl TokenService {
         }
     }
 
-    pub fn realm(&self) -> String {
+    pub(crate) fn realm(&self) -> String {
         format!("http://127.0.0.1:{}/token", self.port)
     }
 
-    pub fn issued(&self) -> usize {
+    pub(crate) fn issued(&self) -> usize {
         self.issued.load(Ordering::SeqCst)
     }
 
     /// Tokens issued with credentials for exactly `scope`.
-    pub fn issued_with_credentials_for(&self, scope: &str) -> usize {
+    pub(crate) fn issued_with_credentials_for(&self, scope: &str) -> usize {
         self.log
             .lock()
             .unwrap()

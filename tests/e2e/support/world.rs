@@ -8,7 +8,7 @@ use super::registry::{Registry, RegistryAuth};
 use super::token::TokenService;
 
 /// The shared plain registry and what was pushed into it.
-pub struct World {
+pub(crate) struct World {
     pub registry: Registry,
     pub single: Blob,
     pub multi: Blob,
@@ -20,9 +20,9 @@ pub struct World {
 }
 
 /// Size of the big layer's file: the 64 MiB streaming case.
-pub const BIG: usize = 64 * 1024 * 1024;
+pub(crate) const BIG: usize = 64 * 1024 * 1024;
 
-pub fn world() -> &'static World {
+pub(crate) fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let registry = Registry::start(RegistryAuth::None);
@@ -89,7 +89,7 @@ pub fn world() -> &'static World {
 
 /// A registry behind token auth, its token service, and two pushed images:
 /// `public/app:v1` (anonymous pull allowed) and `private/app:v1`.
-pub struct TokenWorld {
+pub(crate) struct TokenWorld {
     pub tokens: TokenService,
     pub registry: Registry,
     pub image: Blob,
@@ -98,7 +98,7 @@ pub struct TokenWorld {
     pub _layouts: tempfile::TempDir,
 }
 
-pub fn token_world() -> &'static TokenWorld {
+pub(crate) fn token_world() -> &'static TokenWorld {
     static WORLD: OnceLock<TokenWorld> = OnceLock::new();
     WORLD.get_or_init(|| {
         let tokens = TokenService::start();
