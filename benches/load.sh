@@ -25,8 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=("${missing[@]/taskset/util-linux}")
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
-cargo build --release --quiet
-SIGNGATE="$PWD/target/release/signgate"
+# SIGNGATE=path measures another build (e.g. the previous commit's, to
+# compare in one session); by default this tree's release build.
+if [ -z "${SIGNGATE:-}" ]; then
+  cargo build --release --quiet
+  SIGNGATE="$PWD/target/release/signgate"
+fi
 
 work=$(mktemp -d)
 pids=()
