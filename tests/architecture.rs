@@ -149,11 +149,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "crate::signature",
         "the signature layer type and layer media types are vocabulary that belongs below verify, in oci",
     ),
-    (
-        "src/verify",
-        "crate::policy::DenialCode",
-        "a reject reason names its denial code: the code table belongs below verify, or the mapping above it",
-    ),
 ];
 
 // === the check ===

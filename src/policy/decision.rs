@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::oci::Digest;
-use crate::verify::Admission;
+use crate::verify::{Admission, RejectReason};
 
 /// The gate's answer.
 #[derive(Debug, Clone)]
@@ -137,6 +137,26 @@ impl DenialCode {
 impl fmt::Display for DenialCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The metrics code of a layer's rejection (verify says why; the code
+/// table is policy's).
+impl From<&RejectReason> for DenialCode {
+    fn from(reason: &RejectReason) -> DenialCode {
+        match reason {
+            RejectReason::NotASignature { .. } => DenialCode::UnsupportedSignature,
+            RejectReason::MissingSignature
+            | RejectReason::SignatureEncoding
+            | RejectReason::SignatureInvalid(_) => DenialCode::UntrustedSignature,
+            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => {
+                DenialCode::BadPayload
+            }
+            RejectReason::OtherImage(_) => DenialCode::OtherImage,
+            RejectReason::Keyless(_) => DenialCode::KeylessRejected,
+            RejectReason::Identity(_) => DenialCode::WrongIdentity,
+            RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
+        }
     }
 }
 

@@ -94,7 +94,10 @@ enum Depth {
 }
 
 /// The evidence [`evaluate`] may read for this subject: each (source,
-/// purpose) once, in the order the judgement reaches them.
+/// purpose) once, in the order the judgement reaches them. `explore`
+/// reads all of it; the gate fetches only the cheap, always-read needs up
+/// front and signature material as the judgement reaches it
+/// ([`super::trace::Trace::missing`]).
 pub fn needs(applicable: &Applicable<'_>, facts: &SubjectFacts<'_>) -> Vec<Need> {
     let Applicable::Policies(list) = applicable else {
         return Vec::new();

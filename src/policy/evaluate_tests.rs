@@ -769,3 +769,81 @@ fn the_exhaustive_trace_records_past_the_verdict_and_the_verdict_trace_stops() {
         [SourceTrace::Unavailable(_)]
     ));
 }
+
+/// The gate fetches signature material only as the judgement reaches it
+/// (`Trace::missing`), so what the verdict never reads is never fetched:
+/// a platform manifest its index admitted, a static pass, the first
+/// passing authority end the search.
+#[test]
+fn the_judgement_asks_only_for_the_material_it_reaches() {
+    let (digest, layers) = signed_image();
+    let repository: Repository = "app".parse().unwrap();
+    let facts = facts(&digest, &repository, false);
+    let good = || verify("good", key("cosign.pub"));
+    let index = Admission::exempt(
+        &Digest::sha256_of(b"index"),
+        Exemption::StaticPass { policy: "p".into() },
+    );
+    let own_material = Need::Material {
+        source: source(ME, "app"),
+        purpose: Want::Signature,
+    };
+    let elsewhere = Need::Material {
+        source: source(SIGS, "sigs"),
+        purpose: Want::Signature,
+    };
+    let two = policy(
+        "p",
+        Mode::Enforce,
+        vec![good(), from(good(), "sigs.test", "sigs")],
+    );
+    let static_first = policy("p", Mode::Enforce, vec![fixed("yes", true), good()]);
+    let one = policy("p", Mode::Enforce, vec![good()]);
+    let sig = |m| own(Want::Signature, m);
+    let cases: Vec<(&str, &Policy, Evidence, Option<Need>)> = vec![
+        (
+            "nothing gathered: the first source is asked for",
+            &one,
+            Evidence::default(),
+            Some(own_material.clone()),
+        ),
+        (
+            "listed by an admitted index: no material",
+            &one,
+            Evidence {
+                listed_by: Some(index),
+                ..Evidence::default()
+            },
+            None,
+        ),
+        (
+            "a static pass first: no material",
+            &static_first,
+            Evidence::default(),
+            None,
+        ),
+        (
+            "the first authority passes: the second source is not asked for",
+            &two,
+            Evidence {
+                materials: vec![sig(found(layers.clone()))],
+                ..Evidence::default()
+            },
+            None,
+        ),
+        (
+            "the first source is refused: the second is asked for",
+            &two,
+            Evidence {
+                materials: vec![sig(Err(refused()))],
+                ..Evidence::default()
+            },
+            Some(elsewhere),
+        ),
+    ];
+    for (name, p, evidence, want) in cases {
+        let applicable = Applicable::Policies(vec![p]);
+        let evaluation = evaluate(&applicable, &evidence, &facts);
+        assert_eq!(evaluation.trace.missing, want, "{name}");
+    }
+}

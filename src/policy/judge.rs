@@ -12,7 +12,7 @@ pub(super) fn rejected(rejects: &[&RejectReason], what: &str) -> (String, Denial
     let code = rejects
         .iter()
         .find(|r| !matches!(r, RejectReason::NotApplicable(_)))
-        .map_or(DenialCode::NoSignatures, |r| r.code());
+        .map_or(DenialCode::NoSignatures, |r| DenialCode::from(*r));
     let mut why: Vec<String> = rejects
         .iter()
         .filter(|r| !matches!(r, RejectReason::NotApplicable(_)))

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::evaluate::Need;
 use super::{Authority, Policy};
 use crate::oci::RegistryName;
 use crate::signature::{DiscoveryError, SignatureLayer};
@@ -20,6 +21,10 @@ pub struct Trace<'a> {
     /// How long each verification (one authority, one source) took, for
     /// the gate's latency histogram.
     pub verifications: Vec<Duration>,
+    /// The first evidence the judgement reached and did not have: the gate
+    /// fetches it and judges again, so nothing is fetched that the verdict
+    /// does not read (the first passing authority still ends the search).
+    pub missing: Option<Need>,
 }
 
 /// One applicable policy.

@@ -22,7 +22,7 @@ use crate::cache::GateCaches;
 use crate::metrics::Metrics;
 use crate::oci::Manifest;
 use crate::oci::{Digest, RegistryName, Repository};
-use crate::policy::evaluate::{self, SubjectFacts};
+use crate::policy::evaluate::{self, Need, SubjectFacts};
 use crate::policy::explain::{self, Explanation};
 use crate::policy::{image_name, Decision, DecisionTtls, Denial, PolicySet};
 use crate::route::UpstreamId;
@@ -213,11 +213,36 @@ impl Gate {
             signature_artifact: subject.manifest.references().signature_artifact,
             upstream_of: &upstream_of,
         };
-        let needs = evaluate::needs(&applicable, &facts);
-        let evidence = self
+        // The admitted-index lookup and an artifact's proof are always
+        // read; signature material is fetched as the judgement reaches it,
+        // as it would be read: a platform manifest its index admitted, a
+        // static pass or the first passing authority stop the search.
+        let mut needs = evaluate::needs(&applicable, &facts);
+        let rounds = needs
+            .iter()
+            .filter(|n| matches!(n, Need::Material { .. }))
+            .count();
+        needs.retain(|n| !matches!(n, Need::Material { .. }));
+        let mut evidence = self
             .gather(&needs, &facts, Some(subject.manifest), policies.revision())
             .await;
-        let evaluation = evaluate::evaluate(&applicable, &evidence, &facts);
+        let mut round = 0;
+        let evaluation = loop {
+            let evaluation = evaluate::evaluate(&applicable, &evidence, &facts);
+            match evaluation.trace.missing.clone() {
+                // Bounded by the needs `needs` listed; past them the
+                // judgement's own "no evidence" denial stands.
+                Some(need) if round < rounds => {
+                    round += 1;
+                    drop(evaluation);
+                    let more = self
+                        .gather(&[need], &facts, None, policies.revision())
+                        .await;
+                    evidence.materials.extend(more.materials);
+                }
+                _ => break evaluation,
+            }
+        };
         for took in &evaluation.trace.verifications {
             self.metrics.verification(took.as_secs_f64());
         }

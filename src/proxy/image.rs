@@ -148,6 +148,15 @@ impl App {
                 admission,
                 mut warnings,
             } => {
+                // The one check `respond::manifest` makes, here too, before
+                // anything is kept: the CLI reads this verdict directly.
+                if admission.digest() != manifest.digest() {
+                    return Err(ProxyError::Internal(format!(
+                        "admission for {} offered for {}",
+                        admission.digest(),
+                        manifest.digest()
+                    )));
+                }
                 if upstream.is_offline() {
                     tracing::debug!(%digest, "offline: served from the local store");
                 } else if tag_from_store || manifest.is_from_store() {

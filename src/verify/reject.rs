@@ -1,5 +1,5 @@
-//! Why a signature layer did not verify, as text for people and a
-//! [`DenialCode`](crate::policy::DenialCode) for metrics.
+//! Why a signature layer did not verify, as text for people (the metrics
+//! code of each reason is policy's: `DenialCode::from`).
 
 use std::fmt;
 
@@ -24,26 +24,6 @@ pub enum RejectReason {
     Keyless(String),
     /// The signature verified, but the certificate is someone else's.
     Identity(String),
-}
-
-impl RejectReason {
-    /// A stable kebab-case code, for metrics.
-    pub fn code(&self) -> crate::policy::DenialCode {
-        use crate::policy::DenialCode;
-        match self {
-            RejectReason::NotASignature { .. } => DenialCode::UnsupportedSignature,
-            RejectReason::MissingSignature
-            | RejectReason::SignatureEncoding
-            | RejectReason::SignatureInvalid(_) => DenialCode::UntrustedSignature,
-            RejectReason::PayloadUnreadable(_) | RejectReason::WrongType(_) => {
-                DenialCode::BadPayload
-            }
-            RejectReason::OtherImage(_) => DenialCode::OtherImage,
-            RejectReason::Keyless(_) => DenialCode::KeylessRejected,
-            RejectReason::Identity(_) => DenialCode::WrongIdentity,
-            RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
-        }
-    }
 }
 
 impl fmt::Display for RejectReason {

@@ -501,3 +501,39 @@ async fn a_static_fail_is_counted_as_static_fail() {
         "{text}"
     );
 }
+
+/// Signature lookups counted so far (hits and misses).
+fn signature_lookups(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(r#"signgate_cache_lookups_total{cache="signatures""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A platform manifest its admitted index lists is admitted without any
+/// signature discovery of its own (policy-controller's `either`): the
+/// gate fetches only what the judgement reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_platform_manifest_listed_by_an_admitted_index_costs_no_discovery() {
+    let w = signed_world();
+    let dir = tempfile::tempdir().unwrap();
+    write_policy(dir.path(), &w.trusted.public_pem(), "");
+    let (sg, admin) = with_admin(dir.path());
+    let scrape = || async {
+        let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await;
+        signature_lookups(&String::from_utf8_lossy(&metrics.body))
+    };
+    assert_eq!(pull(&sg, "enf/index", "v1").await.status, 200);
+    let after_index = scrape().await;
+    assert!(after_index >= 1, "the index itself was not looked up");
+    for child in &w.index_children {
+        let r = pull(&sg, "enf/index", &child.digest).await;
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(
+        scrape().await,
+        after_index,
+        "a listed child looked for signatures of its own"
+    );
+}

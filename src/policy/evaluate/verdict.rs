@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Depth, Evidence, Source, SubjectFacts, MISSING_MATERIAL};
+use super::{Depth, Evidence, Need, Source, SubjectFacts, MISSING_MATERIAL};
 use crate::oci::RegistryName;
 use crate::policy::judge::{attestations, describe, rejected, rejects};
 use crate::policy::trace::{AuthorityTrace, LayerTrace, PolicyTrace, SourceTrace, Trace};
@@ -134,6 +134,10 @@ pub(super) fn policy_verdict<'a>(
             let discovered = match evidence.material(&source, want) {
                 None => {
                     at.sources.push(SourceTrace::Missing);
+                    trace.missing.get_or_insert_with(|| Need::Material {
+                        source: source.clone(),
+                        purpose: want,
+                    });
                     outcome.get_or_insert(Err((MISSING_MATERIAL.into(), DenialCode::Internal)));
                     if !exhaustive {
                         record.authorities.push(at);
