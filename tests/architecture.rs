@@ -223,6 +223,31 @@ fn every_module_keeps_its_invariants() {
     );
 }
 
+/// Longest file under `src/`: small files with one job. Test modules
+/// (files the module tree compiles only under `cfg(test)`) are exempt.
+const MAX_LINES: usize = 450;
+
+#[test]
+fn no_file_is_longer_than_a_page_or_two() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = String::new();
+    for file in crate_files(root).iter().filter(|f| !f.test) {
+        let lines = std::fs::read_to_string(root.join(&file.rel))
+            .unwrap()
+            .lines()
+            .count();
+        if lines > MAX_LINES {
+            writeln!(
+                out,
+                "{}: {lines} lines (at most {MAX_LINES}: split it by concern)",
+                file.rel
+            )
+            .unwrap();
+        }
+    }
+    assert!(out.is_empty(), "files too long:\n{out}");
+}
+
 fn violates(rule: &Rule, file: &SourceFile, path: &[String]) -> bool {
     let crate_module = match path {
         [first, module, ..] if first == "crate" => Some(module.as_str()),
