@@ -58,7 +58,7 @@ pub use index::{
 };
 pub use pending::Material;
 pub use reader::{parse_export_json, ExportDocument, ExportReader};
-pub use refs::{references, references_in, ManifestRefs};
+pub use refs::{references, ManifestRefs};
 pub use tee::Keeper;
 
 use self::accounting::Accounting;
