@@ -7,8 +7,6 @@
 //! `proxy::ProxyError::reply`), this module imports nothing of `proxy`, and
 //! a manifest response can only be built from an [`Admission`] for the
 //! exact digest being served.
-// No request may panic: index with `get`, never `[]`.
-#![deny(clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
