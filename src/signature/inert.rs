@@ -99,7 +99,9 @@ struct Shape {
 struct Desc {
     #[serde(default)]
     media_type: String,
-    digest: String,
+    /// Parsed at the read: an invalid digest makes the manifest unreadable.
+    #[serde(deserialize_with = "crate::oci::deserialize_digest")]
+    digest: Digest,
     size: u64,
 }
 
@@ -118,11 +120,9 @@ pub fn claim(manifest: &[u8]) -> Result<Claim, String> {
                 entries.len()
             ));
         }
-        let digests = entries
-            .iter()
-            .map(|d| d.digest.parse::<Digest>().map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
-        return Ok(Claim::Index(digests));
+        return Ok(Claim::Index(
+            entries.into_iter().map(|d| d.digest).collect(),
+        ));
     }
     let layers = shape.layers.unwrap_or_default();
     if layers.is_empty() {
@@ -145,7 +145,7 @@ pub fn claim(manifest: &[u8]) -> Result<Claim, String> {
 }
 
 fn blob(desc: &Desc, kind: BlobKind) -> Result<ArtifactBlob, String> {
-    let digest: Digest = desc.digest.parse().map_err(|e| format!("{e}"))?;
+    let digest = desc.digest.clone();
     let size = usize::try_from(desc.size)
         .ok()
         .filter(|s| *s <= kind.limit())

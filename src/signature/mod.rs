@@ -63,7 +63,9 @@ struct SigManifest {
 #[serde(rename_all = "camelCase")]
 struct SigDescriptor {
     media_type: String,
-    digest: String,
+    /// Parsed at the read: an invalid digest makes the manifest unreadable.
+    #[serde(deserialize_with = "crate::oci::deserialize_digest")]
+    digest: Digest,
     size: u64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -276,13 +278,9 @@ fn read_layers(
         )));
     }
     for layer in parsed.layers {
-        let layer_digest: Digest = layer
-            .digest
-            .parse()
-            .map_err(|e| refuse(format!("signature manifest {found_at}: {e}")))?;
         found.layers.push(SignatureLayer {
             media_type: layer.media_type,
-            digest: layer_digest,
+            digest: layer.digest,
             size: layer.size,
             payload: Bytes::new(),
             annotations: layer.annotations,
