@@ -26,7 +26,7 @@ pub const ADMISSION_HEADER: HeaderName = HeaderName::from_static("signgate-admis
 pub const SERVED_FROM: HeaderName = HeaderName::from_static("signgate-served-from");
 
 /// The distribution spec's API version header, on every answer.
-pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
 pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::store::FileBody>>;

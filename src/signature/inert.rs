@@ -22,7 +22,7 @@ use crate::oci::{
 
 /// An artifact's config, like a simple-signing payload, is a few hundred
 /// bytes; cosign's is an image config listing the payload's diff ID.
-pub const MAX_CONFIG: usize = 256 * 1024;
+const MAX_CONFIG: usize = 256 * 1024;
 /// An index artifact lists at most this many manifests.
 pub const MAX_ENTRIES: usize = 64;
 
@@ -41,7 +41,7 @@ impl BlobKind {
     /// not signature material. The one classifier decides
     /// ([`layer_kind`]): the same that made the manifest a candidate
     /// artifact in the first place (`References::signature_artifact`).
-    pub fn of_layer(media_type: &str) -> Option<BlobKind> {
+    fn of_layer(media_type: &str) -> Option<BlobKind> {
         layer_kind(media_type).map(|kind| match kind {
             LayerKind::SimpleSigning => BlobKind::SimpleSigning,
             LayerKind::Dsse => BlobKind::Dsse,

@@ -80,7 +80,7 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(300);
+    const DEFAULT_GC_GRACE: Duration = Duration::from_secs(300);
 }
 
 /// A handle to one store directory. Cheap to clone; all clones share state.

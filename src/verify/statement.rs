@@ -17,7 +17,7 @@ pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// What cosign v3 signs to mean "this image is signed".
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 /// Statements are small; SBOMs can be large, but not this large.
-pub const MAX_STATEMENT: usize = 16 * 1024 * 1024;
+const MAX_STATEMENT: usize = 16 * 1024 * 1024;
 
 /// A statement whose signature verified and whose subjects name the digest.
 #[derive(Debug, Clone)]
