@@ -136,7 +136,7 @@ impl PolicySet {
         PolicySet::from_files_checked(files, no_match, trust, &Registries::Unchecked)
     }
 
-    /// As [`PolicySet::from_files_with`], refusing globs that can match no
+    /// As `PolicySet::from_files_with`, refusing globs that can match no
     /// name built for `registries`. Keys named by path are read from disk.
     pub fn from_files_checked(
         files: &[(PathBuf, String)],
