@@ -23,7 +23,12 @@
 //! containers/image `dir-img-cosign-valid` fixture); after warm-up it is
 //! never contacted again.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

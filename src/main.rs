@@ -1,6 +1,5 @@
 //! The `signgate` command: parse the arguments, run the subcommand, exit
 //! with its code. Everything else is in [`cli`] and the library.
-#![deny(clippy::indexing_slicing)]
 
 mod cli;
 

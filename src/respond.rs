@@ -7,8 +7,6 @@
 //! `proxy::ProxyError::reply`), this module imports nothing of `proxy`, and
 //! a manifest response can only be built from an [`Admission`] for the
 //! exact digest being served.
-// No request may panic: index with `get`, never `[]`.
-#![deny(clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING};
@@ -28,7 +26,7 @@ pub const ADMISSION_HEADER: HeaderName = HeaderName::from_static("signgate-admis
 pub const SERVED_FROM: HeaderName = HeaderName::from_static("signgate-served-from");
 
 /// The distribution spec's API version header, on every answer.
-pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
 /// Small bodies are shared `Bytes`; blobs stream from upstream.
 pub type ResponseBody = Either<Full<Bytes>, Either<BlobBody, crate::store::FileBody>>;

@@ -12,7 +12,12 @@
 //! resolves it and `#[cfg(test)]` reaches the files it gates. Rules are
 //! written per top-level module (`src/verify/**`), so they hold however the
 //! files inside a module are split.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails loudly
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test fails loudly
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -6,7 +6,12 @@
 //! The test re-executes its own binary as the writer: with
 //! `SIGNGATE_STORE_CRASH_CHILD=<dir>` set, the test function plays the child.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support may fail loudly
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test support may fail loudly
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -10,7 +10,7 @@ use crate::policy::DecisionTtls;
 use crate::route::UpstreamId;
 use crate::verify::Admission;
 
-pub type AdmittedKey = (UpstreamId, Repository, Digest, u64);
+type AdmittedKey = (UpstreamId, Repository, Digest, u64);
 
 pub struct Admitted {
     /// Platform manifests listed by an admitted index, with that admission.

@@ -16,7 +16,7 @@ use crate::route::UpstreamId;
 use crate::signature::{Discovered, DiscoveryError};
 use crate::upstream::UpstreamError;
 
-pub type MaterialKey = (UpstreamId, Repository, Digest);
+type MaterialKey = (UpstreamId, Repository, Digest);
 
 /// Upper bound of the signature payload cache, in bytes.
 const MATERIAL_CACHE_BYTES: u64 = 64 * 1024 * 1024;

@@ -29,10 +29,10 @@ use crate::policy::DecisionTtls;
 use crate::route::UpstreamId;
 use crate::upstream::UpstreamError;
 
-pub type ManifestKey = (UpstreamId, Repository, Digest);
+type ManifestKey = (UpstreamId, Repository, Digest);
 /// The `Accept` header is part of the key: a registry may resolve one tag to
 /// different manifests for different clients.
-pub type TagKey = (UpstreamId, Repository, Tag, HeaderValue);
+type TagKey = (UpstreamId, Repository, Tag, HeaderValue);
 
 /// The proxy's caches of upstream answers.
 pub struct Caches {

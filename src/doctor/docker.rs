@@ -12,7 +12,11 @@ pub(super) fn check(node: &Node, findings: &mut Vec<Finding>) {
     let file = node.path(DAEMON_JSON);
     let Some(text) = read(&file) else { return };
     let daemon: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let containerd_store = daemon["features"]["containerd-snapshotter"].as_bool() == Some(true);
+    let containerd_store = daemon
+        .get("features")
+        .and_then(|f| f.get("containerd-snapshotter"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
     if containerd_store {
         findings.push(check_registry(
             node,
@@ -22,8 +26,9 @@ pub(super) fn check(node: &Node, findings: &mut Vec<Finding>) {
         ));
         return;
     }
-    let mirrors: Vec<&str> = daemon["registry-mirrors"]
-        .as_array()
+    let mirrors: Vec<&str> = daemon
+        .get("registry-mirrors")
+        .and_then(serde_json::Value::as_array)
         .map(|a| a.iter().filter_map(|m| m.as_str()).collect())
         .unwrap_or_default();
     let detail = if mirrors.iter().any(|m| node.is_signgate(m)) {

@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::progress::Progress;
-use super::{admitted, drain, EXPORT_FILE, META_DIR};
+use super::{admitted, drain, platforms, EXPORT_FILE, META_DIR};
 use crate::config::{Config, Mode, PolicySource, StoreConfig};
-use crate::oci::{Digest, ImageRef, Reference};
+use crate::oci::{ImageRef, Reference};
 use crate::policy::PolicySet;
-use crate::proxy::{App, ProxyError};
-use crate::route::{RouteError, Router};
+use crate::proxy::App;
+use crate::route::Router;
 
 /// What to export.
 pub struct ExportOptions {
@@ -95,41 +95,26 @@ async fn export_one(
         return Err("signature material, not an image: it travels with the image it signs".into());
     }
     let digest = top.admission.digest().to_string();
-    let parsed: Value = serde_json::from_slice(top.manifest.bytes()).map_err(|e| e.to_string())?;
+    // The manifests whose blobs are exported: the platform manifests an
+    // index lists (the chosen ones), or the image manifest itself.
     let mut manifests = Vec::new();
     let mut children = Vec::new();
-    if let Some(list) = parsed["manifests"].as_array() {
-        for child in list {
-            let platform = format!(
-                "{}/{}{}",
-                child["platform"]["os"].as_str().unwrap_or(""),
-                child["platform"]["architecture"].as_str().unwrap_or(""),
-                child["platform"]["variant"]
-                    .as_str()
-                    .map(|v| format!("/{v}"))
-                    .unwrap_or_default()
-            );
+    if let Some(entries) = platforms::entries(top.manifest.bytes())? {
+        for entry in entries {
+            let platform = entry.platform;
             if !platforms.is_empty() && !platforms.contains(&platform) {
                 continue;
             }
-            let child_digest = child["digest"]
-                .as_str()
-                .ok_or("index entry without digest")?;
-            let child = Reference::parse(child_digest)
-                .map_err(|e| ProxyError::from(RouteError::from(e)).public_message())
-                .map(|reference| ImageRef {
-                    reference,
-                    ..typed.clone()
-                });
-            let got = match child {
-                Ok(child) => admitted(app, &child).await,
-                Err(reason) => Err(reason),
-            }
-            .map_err(|reason| format!("platform manifest {platform} ({child_digest}): {reason}"))?;
+            let child_digest = entry.digest.ok_or("index entry without digest")?;
+            let child = ImageRef {
+                reference: Reference::Digest(child_digest.clone()),
+                ..typed.clone()
+            };
+            let got = admitted(app, &child).await.map_err(|reason| {
+                format!("platform manifest {platform} ({child_digest}): {reason}")
+            })?;
             children.push(format!("{platform} {child_digest}"));
-            manifests.push(
-                serde_json::from_slice::<Value>(got.manifest.bytes()).map_err(|e| e.to_string())?,
-            );
+            manifests.push(got.manifest);
         }
         if children.is_empty() {
             return Err(format!(
@@ -138,20 +123,15 @@ async fn export_one(
             ));
         }
     } else {
-        manifests.push(parsed);
+        manifests.push(top.manifest);
     }
     let mut bytes = 0;
     for manifest in &manifests {
-        let blobs = std::iter::once(&manifest["config"])
-            .chain(manifest["layers"].as_array().into_iter().flatten());
-        for blob in blobs {
-            let Some(d) = blob["digest"].as_str() else {
-                continue;
-            };
-            let d: Digest = d.parse().map_err(|e| format!("{d}: {e}"))?;
+        // Config and layers, typed when the gate read the manifest.
+        for d in &manifest.references().blobs {
             // Resumable: what an earlier run kept is not fetched again.
             for _attempt in 0..2 {
-                if store.has_blob(&d) {
+                if store.has_blob(d) {
                     break;
                 }
                 let path = format!("/v2/{}/blobs/{d}?ns={}", typed.repository, typed.registry);
@@ -159,11 +139,11 @@ async fn export_one(
                 // The bytes were kept as they streamed; the writer publishes
                 // once they verified.
                 let deadline = tokio::time::Instant::now() + KEEP_WAIT;
-                while !store.has_blob(&d) && tokio::time::Instant::now() < deadline {
+                while !store.has_blob(d) && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
-            if !store.has_blob(&d) {
+            if !store.has_blob(d) {
                 return Err(format!("blob {d} could not be kept"));
             }
         }

@@ -17,6 +17,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
+use serde::de::IgnoredAny;
+
 use super::admitted;
 use super::progress::Progress;
 use crate::config::{Config, Mode};
@@ -24,7 +26,7 @@ use crate::oci::{Digest, ImageRef, Reference, MAX_MANIFEST_BYTES};
 use crate::policy::PolicySet;
 use crate::proxy::App;
 use crate::store::{
-    material_subject, parse_export_json, references_in, Descriptor, ExportDocument, ExportReader,
+    material_subject, parse_export_json, references, Descriptor, ExportDocument, ExportReader,
     IndexEntry, ManifestRefs, RootRef, Store,
 };
 
@@ -284,10 +286,12 @@ async fn verify_image(
     Ok(digests)
 }
 
-/// What an export's manifest references, read through the one JSON reader.
+/// What an export's manifest references: refused when the one JSON reader
+/// refuses it, and past that read as GC reads a manifest
+/// ([`references`]: lenient, every kind of descriptor).
 fn manifest_refs(bytes: &[u8]) -> Result<ManifestRefs, String> {
-    let value: serde_json::Value = parse_export_json(bytes, ExportDocument::Manifest)?;
-    Ok(references_in(&value))
+    parse_export_json::<IgnoredAny>(bytes, ExportDocument::Manifest)?;
+    Ok(references(bytes))
 }
 
 /// Every config and layer of the admitted manifests must be in the export:

@@ -18,6 +18,7 @@
 
 mod export;
 mod import;
+mod platforms;
 mod progress;
 
 pub use export::{export, ExportOptions};
@@ -46,8 +47,10 @@ pub(crate) async fn admitted(app: &App, image: &ImageRef) -> Result<AdmittedImag
 /// The signgate error message of a refused blob request.
 fn reason(status: u16, body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    v["errors"][0]["message"]
-        .as_str()
+    v.get("errors")
+        .and_then(|e| e.get(0))
+        .and_then(|e| e.get("message"))
+        .and_then(serde_json::Value::as_str)
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
 }
 

@@ -11,6 +11,17 @@ pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// An OCI image manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// cosign's simple-signing payload (a signature layer).
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// A DSSE envelope: cosign's legacy attestation layer (`.att`).
+pub const DSSE_ENVELOPE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Every sigstore bundle media type starts with this (v0.1–v0.3).
+pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// The `Accept` header of a signature manifest fetch: signature manifests
+/// are images, never indexes.
+pub const SIGNATURE_MANIFEST_ACCEPT: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
 /// Manifest types signgate serves.
 const MANIFEST_MEDIA_TYPES: [&str; 5] = [
     INDEX_MEDIA_TYPE,
@@ -50,11 +61,8 @@ pub enum LayerKind {
 /// layer, and a manifest of such layers was never served as a signature
 /// artifact (it must be signed itself).
 const SIGNATURE_LAYER_TYPES: [(&str, LayerKind); 5] = [
-    (
-        "application/vnd.dev.cosign.simplesigning.v1+json",
-        LayerKind::SimpleSigning,
-    ),
-    ("application/vnd.dsse.envelope.v1+json", LayerKind::Dsse),
+    (SIMPLE_SIGNING_MEDIA_TYPE, LayerKind::SimpleSigning),
+    (DSSE_ENVELOPE_MEDIA_TYPE, LayerKind::Dsse),
     (
         "application/vnd.dev.sigstore.bundle.v0.3+json",
         LayerKind::Bundle,

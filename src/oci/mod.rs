@@ -25,8 +25,9 @@ pub use error::{ErrorCode, ErrorEnvelope};
 pub use image_ref::ImageRef;
 pub use manifest::{Manifest, ManifestError, References};
 pub use media_type::{
-    is_manifest_media_type, layer_kind, LayerKind, DEFAULT_MANIFEST_ACCEPT, INDEX_MEDIA_TYPE,
-    MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES,
+    is_manifest_media_type, layer_kind, LayerKind, BUNDLE_MEDIA_TYPE_PREFIX,
+    DEFAULT_MANIFEST_ACCEPT, DSSE_ENVELOPE_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+    MAX_MANIFEST_BYTES, SIGNATURE_MANIFEST_ACCEPT, SIMPLE_SIGNING_MEDIA_TYPE,
 };
 pub use name::{NameError, RegistryName, Repository};
 pub use reference::{Reference, ReferenceError, Tag, TagError};

@@ -153,11 +153,6 @@ impl Repository {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The first path component (`library` in `library/alpine`).
-    pub fn first_component(&self) -> &str {
-        self.0.split('/').next().unwrap_or_default()
-    }
 }
 
 impl FromStr for Repository {

@@ -92,7 +92,8 @@ pub enum DenialCode {
 }
 
 impl DenialCode {
-    pub const ALL: [DenialCode; 16] = [
+    #[cfg(test)]
+    const ALL: [DenialCode; 16] = [
         DenialCode::NoMatch,
         DenialCode::NoSignatures,
         DenialCode::UntrustedSignature,

@@ -91,7 +91,7 @@ fn attestation(
     })
     .to_string();
     SignatureLayer {
-        media_type: crate::signature::DSSE_ENVELOPE.into(),
+        media_type: crate::oci::DSSE_ENVELOPE_MEDIA_TYPE.into(),
         digest: Digest::sha256_of(envelope.as_bytes()),
         size: envelope.len() as u64,
         payload: Bytes::from(envelope),

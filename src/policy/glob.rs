@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::oci::RegistryName;
 
 /// The host part of every Docker Hub image name (policy-controller's).
-pub const DOCKER_HUB_HOST: &str = "index.docker.io";
+const DOCKER_HUB_HOST: &str = "index.docker.io";
 const DOCKER_HUB_ALIASES: [&str; 2] = ["docker.io", "registry-1.docker.io"];
 
 /// A `spec.images[].glob`, validated and compiled.

@@ -13,7 +13,7 @@
 //! requires it to contain `://`.
 
 /// Short name → predicate type URI, in cosign's order.
-pub const PREDICATE_TYPES: [(&str, &str); 11] = [
+const PREDICATE_TYPES: [(&str, &str); 11] = [
     ("custom", "https://cosign.sigstore.dev/attestation/v1"),
     ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
     ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),

@@ -78,7 +78,7 @@ impl PolicySet {
 
     /// Load a directory, resolving `trustRootRef`s against `trust`; glob
     /// hosts are not checked (see [`PolicySet::load_dir_checked`]).
-    pub fn load_dir_with(
+    fn load_dir_with(
         dir: &Path,
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
@@ -88,7 +88,7 @@ impl PolicySet {
 
     /// Load a directory, resolving `trustRootRef`s against `trust` and
     /// refusing globs that can match no name built for `registries`.
-    pub fn load_dir_checked(
+    fn load_dir_checked(
         dir: &Path,
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
@@ -128,7 +128,7 @@ impl PolicySet {
     }
 
     /// As [`PolicySet::from_files`], resolving `trustRootRef`s against `trust`.
-    pub fn from_files_with(
+    fn from_files_with(
         files: &[(PathBuf, String)],
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
@@ -136,7 +136,7 @@ impl PolicySet {
         PolicySet::from_files_checked(files, no_match, trust, &Registries::Unchecked)
     }
 
-    /// As [`PolicySet::from_files_with`], refusing globs that can match no
+    /// As `PolicySet::from_files_with`, refusing globs that can match no
     /// name built for `registries`. Keys named by path are read from disk.
     pub fn from_files_checked(
         files: &[(PathBuf, String)],

@@ -85,11 +85,6 @@ impl Gate {
         }
     }
 
-    /// The configured upstream of this name (a `source[].oci` registry).
-    pub fn upstream_id(&self, registry: &RegistryName) -> Option<UpstreamId> {
-        self.upstreams.find(registry)
-    }
-
     /// Whether a blob may be served: referenced by a manifest of the same
     /// repository admitted under the policies in force (always, under
     /// `blobs: passthrough`).

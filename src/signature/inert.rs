@@ -14,13 +14,15 @@
 
 use serde::Deserialize;
 
-use super::{BUNDLE_PREFIX, DSSE_ENVELOPE, SIMPLE_SIGNING};
 use crate::oci::json::Document;
-use crate::oci::{layer_kind, Digest, LayerKind};
+use crate::oci::{
+    layer_kind, Digest, LayerKind, BUNDLE_MEDIA_TYPE_PREFIX, DSSE_ENVELOPE_MEDIA_TYPE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+};
 
 /// An artifact's config, like a simple-signing payload, is a few hundred
 /// bytes; cosign's is an image config listing the payload's diff ID.
-pub const MAX_CONFIG: usize = 256 * 1024;
+const MAX_CONFIG: usize = 256 * 1024;
 /// An index artifact lists at most this many manifests.
 pub const MAX_ENTRIES: usize = 64;
 
@@ -39,7 +41,7 @@ impl BlobKind {
     /// not signature material. The one classifier decides
     /// ([`layer_kind`]): the same that made the manifest a candidate
     /// artifact in the first place (`References::signature_artifact`).
-    pub fn of_layer(media_type: &str) -> Option<BlobKind> {
+    fn of_layer(media_type: &str) -> Option<BlobKind> {
         layer_kind(media_type).map(|kind| match kind {
             LayerKind::SimpleSigning => BlobKind::SimpleSigning,
             LayerKind::Dsse => BlobKind::Dsse,
@@ -51,8 +53,8 @@ impl BlobKind {
     pub fn limit(self) -> usize {
         match self {
             BlobKind::Config => MAX_CONFIG,
-            BlobKind::SimpleSigning => super::limit(SIMPLE_SIGNING),
-            BlobKind::Dsse | BlobKind::Bundle => super::limit(DSSE_ENVELOPE),
+            BlobKind::SimpleSigning => super::limit(SIMPLE_SIGNING_MEDIA_TYPE),
+            BlobKind::Dsse | BlobKind::Bundle => super::limit(DSSE_ENVELOPE_MEDIA_TYPE),
         }
     }
 }
@@ -99,7 +101,9 @@ struct Shape {
 struct Desc {
     #[serde(default)]
     media_type: String,
-    digest: String,
+    /// Parsed at the read: an invalid digest makes the manifest unreadable.
+    #[serde(deserialize_with = "crate::oci::deserialize_digest")]
+    digest: Digest,
     size: u64,
 }
 
@@ -118,11 +122,9 @@ pub fn claim(manifest: &[u8]) -> Result<Claim, String> {
                 entries.len()
             ));
         }
-        let digests = entries
-            .iter()
-            .map(|d| d.digest.parse::<Digest>().map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
-        return Ok(Claim::Index(digests));
+        return Ok(Claim::Index(
+            entries.into_iter().map(|d| d.digest).collect(),
+        ));
     }
     let layers = shape.layers.unwrap_or_default();
     if layers.is_empty() {
@@ -145,7 +147,7 @@ pub fn claim(manifest: &[u8]) -> Result<Claim, String> {
 }
 
 fn blob(desc: &Desc, kind: BlobKind) -> Result<ArtifactBlob, String> {
-    let digest: Digest = desc.digest.parse().map_err(|e| format!("{e}"))?;
+    let digest = desc.digest.clone();
     let size = usize::try_from(desc.size)
         .ok()
         .filter(|s| *s <= kind.limit())
@@ -177,7 +179,7 @@ pub fn check(kind: BlobKind, bytes: &[u8]) -> Result<(), String> {
             }
         }),
         BlobKind::Bundle => read_json::<Bundle>(bytes, Document::Other).and_then(|b| {
-            if !b.media_type.starts_with(BUNDLE_PREFIX) {
+            if !b.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
                 return Err(format!("bundle media type '{}'", b.media_type));
             }
             match (b.message_signature.is_some(), b.dsse_envelope.is_some()) {
@@ -320,7 +322,7 @@ mod tests {
     #[test]
     fn claims_name_every_blob_with_its_kind_and_refuse_non_material() {
         let sig = format!(
-            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":233}},"layers":[{{"mediaType":"{SIMPLE_SIGNING}","digest":"{D2}","size":250}}]}}"#
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":233}},"layers":[{{"mediaType":"{SIMPLE_SIGNING_MEDIA_TYPE}","digest":"{D2}","size":250}}]}}"#
         );
         assert_eq!(
             claim(sig.as_bytes()).unwrap(),
@@ -338,7 +340,7 @@ mod tests {
             ])
         );
         let tarball = sig.replace(
-            SIMPLE_SIGNING,
+            SIMPLE_SIGNING_MEDIA_TYPE,
             "application/vnd.oci.image.layer.v1.tar+gzip",
         );
         assert!(claim(tarball.as_bytes())

@@ -16,14 +16,15 @@ use bytes::Bytes;
 use http::HeaderValue;
 use serde::Deserialize;
 
-use crate::oci::{Digest, Repository, Tag};
+use crate::oci::{
+    Digest, Repository, Tag, BUNDLE_MEDIA_TYPE_PREFIX, DSSE_ENVELOPE_MEDIA_TYPE,
+    SIGNATURE_MANIFEST_ACCEPT, SIMPLE_SIGNING_MEDIA_TYPE,
+};
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
 use crate::verify::Want;
 
 pub mod inert;
 
-/// cosign's simple-signing payload media type.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Signature manifests with more layers than this are refused.
@@ -63,16 +64,14 @@ struct SigManifest {
 #[serde(rename_all = "camelCase")]
 struct SigDescriptor {
     media_type: String,
-    digest: String,
+    /// Parsed at the read: an invalid digest makes the manifest unreadable.
+    #[serde(deserialize_with = "crate::oci::deserialize_digest")]
+    digest: Digest,
     size: u64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
 
-/// cosign's legacy attestation layer: a DSSE envelope.
-pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
-/// Sigstore bundle layers: every version's media type starts so.
-pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// DSSE envelopes and bundles carry statements; SBOM attestations can be
 /// large.
 const MAX_ENVELOPE: usize = 16 * 1024 * 1024;
@@ -90,7 +89,7 @@ pub fn is_material(media_type: &str) -> bool {
 
 /// The most a layer of this media type may weigh.
 pub fn limit(media_type: &str) -> usize {
-    if media_type == SIMPLE_SIGNING {
+    if media_type == SIMPLE_SIGNING_MEDIA_TYPE {
         MAX_PAYLOAD
     } else {
         MAX_ENVELOPE
@@ -128,8 +127,14 @@ impl From<UpstreamError> for DiscoveryError {
 /// ([`Want`], verify's own type): payloads of other kinds are never fetched.
 pub fn uses(want: Want, media_type: &str) -> bool {
     match want {
-        Want::Signature => media_type == SIMPLE_SIGNING || media_type.starts_with(BUNDLE_PREFIX),
-        Want::Attestation => media_type == DSSE_ENVELOPE || media_type.starts_with(BUNDLE_PREFIX),
+        Want::Signature => {
+            media_type == SIMPLE_SIGNING_MEDIA_TYPE
+                || media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)
+        }
+        Want::Attestation => {
+            media_type == DSSE_ENVELOPE_MEDIA_TYPE
+                || media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)
+        }
     }
 }
 
@@ -179,10 +184,6 @@ pub async fn discover(
     }
     Ok(found)
 }
-
-/// The media types discovery asks for: signature manifests are images.
-const SIGNATURE_MANIFEST_ACCEPT: &str =
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// OCI 1.1 referrers: every referrer manifest's bundle, DSSE and
 /// simple-signing layers. The index entries' `artifactType` is not trusted
@@ -276,13 +277,9 @@ fn read_layers(
         )));
     }
     for layer in parsed.layers {
-        let layer_digest: Digest = layer
-            .digest
-            .parse()
-            .map_err(|e| refuse(format!("signature manifest {found_at}: {e}")))?;
         found.layers.push(SignatureLayer {
             media_type: layer.media_type,
-            digest: layer_digest,
+            digest: layer.digest,
             size: layer.size,
             payload: Bytes::new(),
             annotations: layer.annotations,
@@ -320,9 +317,9 @@ mod tests {
     fn a_plan_fetches_each_digest_once_and_only_what_the_purpose_uses() {
         let bundle = "application/vnd.dev.sigstore.bundle.v0.3+json";
         let f = found(vec![
-            layer(SIMPLE_SIGNING, 'a', 100),
-            layer(SIMPLE_SIGNING, 'a', 100),
-            layer(DSSE_ENVELOPE, 'b', 200),
+            layer(SIMPLE_SIGNING_MEDIA_TYPE, 'a', 100),
+            layer(SIMPLE_SIGNING_MEDIA_TYPE, 'a', 100),
+            layer(DSSE_ENVELOPE_MEDIA_TYPE, 'b', 200),
             layer(bundle, 'c', 300),
             layer("application/vnd.oci.image.layer.v1.tar+gzip", 'd', 10),
         ]);
@@ -347,17 +344,17 @@ mod tests {
         let f = found(
             ['1', '2', '3', '4', '5']
                 .iter()
-                .map(|h| layer(DSSE_ENVELOPE, *h, big))
+                .map(|h| layer(DSSE_ENVELOPE_MEDIA_TYPE, *h, big))
                 .collect(),
         );
         let err = plan(&f, Want::Attestation).unwrap_err();
         assert!(matches!(err, DiscoveryError::Refused(_)), "{err}");
         assert!(err.to_string().contains("67108864-byte bound"), "{err}");
         // The same digest listed five times counts once.
-        let f = found(vec![layer(DSSE_ENVELOPE, '1', big); 5]);
+        let f = found(vec![layer(DSSE_ENVELOPE_MEDIA_TYPE, '1', big); 5]);
         assert_eq!(plan(&f, Want::Attestation).unwrap().len(), 1);
         // A simple-signing layer declaring 1 GiB is never fetched.
-        let f = found(vec![layer(SIMPLE_SIGNING, '1', 1 << 30)]);
+        let f = found(vec![layer(SIMPLE_SIGNING_MEDIA_TYPE, '1', 1 << 30)]);
         assert!(plan(&f, Want::Signature).unwrap().is_empty());
     }
 }

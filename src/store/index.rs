@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
-use crate::oci::{Digest, RegistryName, Repository, Tag};
+use crate::oci::{Digest, RegistryName, Repository, Tag, INDEX_MEDIA_TYPE};
 
 /// The standard annotation naming an index entry.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -30,7 +30,6 @@ pub const MATERIAL_OF_ANNOTATION: &str = "dev.signgate.material-of";
 /// Annotations only signgate may write: stripped from descriptors it is
 /// handed (an export's index.json), so no one else can claim a mark.
 const OWN_ANNOTATION_PREFIX: &str = "dev.signgate.";
-const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
 /// An OCI content descriptor: what a tag or root points at.
 #[derive(Debug, Clone, PartialEq, Eq)]

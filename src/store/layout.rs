@@ -15,6 +15,7 @@
 //! (same filesystem, so `rename` is atomic) and is not an OCI path, so layout
 //! readers ignore it.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -181,15 +182,28 @@ pub(super) fn check_layout_version(bytes: &[u8], path: &Path) -> Result<(), Stor
         path: path.to_path_buf(),
         reason,
     };
-    let value: serde_json::Value =
+    // A map, not a struct: serde would read a struct from an array too.
+    let mut fields: HashMap<String, Text> =
         super::reader::parse_export_json(bytes, super::reader::ExportDocument::LayoutFile)
             .map_err(invalid)?;
-    match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+    let version = match fields.remove("imageLayoutVersion") {
+        Some(Text::Text(version)) => Some(version),
+        Some(Text::Other(_)) | None => None,
+    };
+    match version.as_deref() {
         Some("1.0.0") => Ok(()),
         other => Err(invalid(format!(
             "imageLayoutVersion is {other:?}, expected \"1.0.0\""
         ))),
     }
+}
+
+/// A field of `oci-layout`: a string, or any other value (no version).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Text(String),
+    Other(serde::de::IgnoredAny),
 }
 
 pub(super) fn algorithm_name(algorithm: DigestAlgorithm) -> &'static str {

@@ -58,7 +58,7 @@ pub use index::{
 };
 pub use pending::Material;
 pub use reader::{parse_export_json, ExportDocument, ExportReader};
-pub use refs::{references, references_in, ManifestRefs};
+pub use refs::{references, ManifestRefs};
 pub use tee::Keeper;
 
 use self::accounting::Accounting;
@@ -80,7 +80,7 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(300);
+    const DEFAULT_GC_GRACE: Duration = Duration::from_secs(300);
 }
 
 /// A handle to one store directory. Cheap to clone; all clones share state.

@@ -55,15 +55,6 @@ pub fn references(manifest: &[u8]) -> ManifestRefs {
     }
 }
 
-/// The references of a manifest already parsed (by import's one JSON
-/// reader, `store::parse_export_json`).
-pub fn references_in(manifest: &serde_json::Value) -> ManifestRefs {
-    match Shape::deserialize(manifest) {
-        Ok(shape) => shape.refs(),
-        Err(_) => ManifestRefs::default(),
-    }
-}
-
 impl Shape {
     fn refs(self) -> ManifestRefs {
         let shape = self;

@@ -9,10 +9,12 @@ use super::keyless::{self, LegacyContent};
 use super::payload::{self, PayloadError};
 use super::{
     match_identity, pki, statement, Evidence, Keyless, PublicKey, RejectReason, Requirement,
-    Statement, TrustSource, Verified, Want, BUNDLE_PREFIX, COSIGN_SIGN_PREDICATE, DSSE_ENVELOPE,
+    Statement, TrustSource, Verified, Want, COSIGN_SIGN_PREDICATE,
 };
-use crate::oci::Digest;
-use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::{
+    Digest, BUNDLE_MEDIA_TYPE_PREFIX, DSSE_ENVELOPE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
+};
+use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION};
 
 /// Find a layer signed by `key` whose payload names `digest`. Any one
 /// suffices (cosign's rule); otherwise every layer's reason is returned.
@@ -71,11 +73,11 @@ pub fn check(
     requirement: &Requirement,
     want: Want,
 ) -> Result<Verified, RejectReason> {
-    let checked = if layer.media_type == SIMPLE_SIGNING {
+    let checked = if layer.media_type == SIMPLE_SIGNING_MEDIA_TYPE {
         simple_signing(digest, layer, requirement, want)?
-    } else if layer.media_type == DSSE_ENVELOPE {
+    } else if layer.media_type == DSSE_ENVELOPE_MEDIA_TYPE {
         legacy_dsse(digest, layer, requirement, want)?
-    } else if layer.media_type.starts_with(BUNDLE_PREFIX) {
+    } else if layer.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
         bundle(digest, layer, requirement, want)?
     } else {
         return Err(RejectReason::NotASignature {

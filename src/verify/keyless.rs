@@ -24,7 +24,7 @@ use crate::oci::Digest;
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-pub const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
+const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 
 /// How strictly a keyless signature is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +116,9 @@ pub fn legacy_bundle(
     };
     let rekor: Value = serde_json::from_str(rekor)
         .map_err(|_| keyless("the Rekor bundle annotation is not JSON"))?;
-    let entry = &rekor["Payload"];
-    let body = entry["body"]
-        .as_str()
+    let entry = |key: &str| rekor.get("Payload").and_then(|p| p.get(key));
+    let body = entry("body")
+        .and_then(Value::as_str)
         .ok_or_else(|| keyless("the Rekor bundle has no body"))?;
     // The verifier parses the body by the declared kind and does not
     // cross-check it: declare what the body says, and only kinds that fit
@@ -129,8 +129,14 @@ pub fn legacy_bundle(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| keyless("the Rekor entry body is not base64 JSON"))?;
     let kind = (
-        decoded["kind"].as_str().unwrap_or_default(),
-        decoded["apiVersion"].as_str().unwrap_or_default(),
+        decoded
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        decoded
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
     );
     let allowed: &[(&str, &str)] = match content {
         LegacyContent::Message { .. } => &[("hashedrekord", "0.0.1")],
@@ -142,11 +148,12 @@ pub fn legacy_bundle(
             kind.0, kind.1
         )));
     }
-    let log_id = hex::decode(entry["logID"].as_str().unwrap_or_default())
+    let log_id = hex::decode(entry("logID").and_then(Value::as_str).unwrap_or_default())
         .map_err(|_| keyless("the Rekor log ID is not hex"))?;
-    let (Some(log_index), Some(integrated_time)) =
-        (entry["logIndex"].as_u64(), entry["integratedTime"].as_i64())
-    else {
+    let (Some(log_index), Some(integrated_time)) = (
+        entry("logIndex").and_then(Value::as_u64),
+        entry("integratedTime").and_then(Value::as_i64),
+    ) else {
         return Err(keyless("the Rekor bundle lacks logIndex or integratedTime"));
     };
     let mut material = json!({
@@ -156,31 +163,37 @@ pub fn legacy_bundle(
             "logId": {"keyId": b64.encode(log_id)},
             "kindVersion": {"kind": kind.0, "version": kind.1},
             "integratedTime": integrated_time.to_string(),
-            "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
+            "inclusionPromise": {"signedEntryTimestamp": rekor.get("SignedEntryTimestamp")},
             "canonicalizedBody": body,
         }],
     });
     if let Some(ts) = annotations.get(RFC3161_ANNOTATION) {
         let ts: Value = serde_json::from_str(ts)
             .map_err(|_| keyless("the RFC 3161 timestamp annotation is not JSON"))?;
-        material["timestampVerificationData"] =
-            json!({"rfc3161Timestamps": [{"signedTimestamp": ts["SignedRFC3161Timestamp"]}]});
+        if let Some(material) = material.as_object_mut() {
+            material.insert(
+                "timestampVerificationData".into(),
+                json!({"rfc3161Timestamps": [{"signedTimestamp": ts.get("SignedRFC3161Timestamp")}]}),
+            );
+        }
     }
-    let mut bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": material,
-    });
-    match content {
+    let (key, signed) = match content {
         LegacyContent::Message { payload, signature } => {
             let digest = Digest::sha256_of(payload);
             let digest = hex::decode(digest.hex()).unwrap_or_default();
-            bundle["messageSignature"] = json!({
+            let signed = json!({
                 "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
                 "signature": signature,
             });
+            ("messageSignature", signed)
         }
-        LegacyContent::Dsse { envelope } => bundle["dsseEnvelope"] = envelope.clone(),
-    }
+        LegacyContent::Dsse { envelope } => ("dsseEnvelope", envelope.clone()),
+    };
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+        key: signed,
+    });
     Bundle::from_json(&bundle.to_string())
         .map(Some)
         .map_err(|e| keyless(&format!("not a valid bundle: {e}")))

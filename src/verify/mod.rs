@@ -37,11 +37,6 @@ pub use reject::RejectReason;
 pub use statement::{Statement, COSIGN_SIGN_PREDICATE};
 pub use trust::{PrivateCa, TrustRoot, TrustRoots, TrustSource};
 
-/// Every sigstore bundle media type starts with this (v0.1–v0.3).
-pub use crate::signature::BUNDLE_PREFIX;
-/// A legacy cosign attestation layer (`.att`): a DSSE envelope.
-pub use crate::signature::DSSE_ENVELOPE;
-
 /// What an authority requires of a signature.
 #[derive(Debug, Clone)]
 pub enum Requirement {

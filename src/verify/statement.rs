@@ -17,7 +17,7 @@ pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// What cosign v3 signs to mean "this image is signed".
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 /// Statements are small; SBOMs can be large, but not this large.
-pub const MAX_STATEMENT: usize = 16 * 1024 * 1024;
+const MAX_STATEMENT: usize = 16 * 1024 * 1024;
 
 /// A statement whose signature verified and whose subjects name the digest.
 #[derive(Debug, Clone)]
@@ -50,27 +50,30 @@ pub fn bind(envelope: &DsseEnvelope, digest: &Digest) -> Result<Statement, Strin
     // another (or a duplicate) could make two readers disagree.
     let json: Value = crate::oci::json::read(payload, crate::oci::json::Document::Other)
         .map_err(|e| format!("in-toto statement: {e}"))?;
-    let predicate_type = json["predicateType"]
-        .as_str()
+    let predicate_type = json
+        .get("predicateType")
+        .and_then(Value::as_str)
         .ok_or("in-toto statement has no predicateType")?
         .to_owned();
     let (algorithm, hex) = digest
         .as_str()
         .split_once(':')
         .ok_or("digest without algorithm")?;
-    let subjects = json["subject"]
-        .as_array()
+    let subjects = json
+        .get("subject")
+        .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
     let named = subjects.iter().any(|s| {
-        s["digest"][algorithm]
-            .as_str()
+        s.get("digest")
+            .and_then(|d| d.get(algorithm))
+            .and_then(Value::as_str)
             .is_some_and(|d| d.eq_ignore_ascii_case(hex))
     });
     if !named {
         let others: Vec<String> = subjects
             .iter()
-            .filter_map(|s| s["digest"].as_object())
+            .filter_map(|s| s.get("digest").and_then(Value::as_object))
             .flat_map(|d| {
                 d.iter()
                     .map(|(a, v)| format!("{a}:{}", v.as_str().unwrap_or("?")))

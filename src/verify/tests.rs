@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::payload::PayloadError;
 use super::*;
-use crate::oci::Digest;
-use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::{Digest, SIMPLE_SIGNING_MEDIA_TYPE};
+use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -207,7 +207,7 @@ fn generated(sig_file: &str) -> (Digest, SignatureLayer) {
         base64::engine::general_purpose::STANDARD.encode(sig),
     );
     let layer = SignatureLayer {
-        media_type: SIMPLE_SIGNING.into(),
+        media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
         digest: Digest::sha256_of(&payload),
         size: 0,
         payload: Bytes::from(payload),

@@ -176,18 +176,25 @@ fn ca_from_trusted_root(json: &str) -> Result<CaCertificates, String> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let mut ca = CaCertificates::default();
     let b64 = base64::engine::general_purpose::STANDARD;
-    for authority in value["certificateAuthorities"]
-        .as_array()
+    for authority in value
+        .get("certificateAuthorities")
+        .and_then(serde_json::Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let certs = authority["certChain"]["certificates"]
-            .as_array()
+        let certs = authority
+            .get("certChain")
+            .and_then(|c| c.get("certificates"))
+            .and_then(serde_json::Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
         for (i, cert) in certs.iter().enumerate() {
             let der = b64
-                .decode(cert["rawBytes"].as_str().unwrap_or_default())
+                .decode(
+                    cert.get("rawBytes")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default(),
+                )
                 .map_err(|e| format!("CA certificate is not base64: {e}"))?;
             let der = CertificateDer::from(der);
             if i + 1 == certs.len() {

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::string_slice
+    clippy::string_slice,
+    clippy::indexing_slicing
 )] // test support may fail loudly
 
 //! End-to-end tests: a real registry (Debian's docker-registry), real

@@ -170,9 +170,7 @@ impl Gate {
             Claim::Image(blobs) => self.prove_blobs(source, &blobs, revision).await,
             Claim::Index(children) => {
                 let upstream = self.upstream_of(source.upstream)?;
-                let accept = http::HeaderValue::from_static(
-                    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-                );
+                let accept = http::HeaderValue::from_static(crate::oci::SIGNATURE_MANIFEST_ACCEPT);
                 for child in children {
                     let manifest = upstream
                         .fetch_manifest(&source.repository, &child, &accept)
