@@ -111,6 +111,7 @@ impl Scanner<'_> {
 
     fn value(&mut self, shape: Shape, depth: usize) -> Result<Value, StrictJsonError> {
         self.skip_ws();
+        self.of_shape(shape)?;
         match self.peek() {
             Some(b'{') => self.object(shape, depth).map(|_| Value::Other),
             Some(b'[') => self.array(shape, depth).map(|()| Value::Other),
@@ -121,6 +122,18 @@ impl Scanner<'_> {
             Some(b'-' | b'0'..=b'9') => self.number().map(|()| Value::Other),
             Some(_) => Err(self.syntax("expected a value")),
             None => Err(self.syntax("unexpected end of the document")),
+        }
+    }
+
+    /// A known struct written as an array: Go refuses the document, and
+    /// serde would read it, fields by position — refused here, so the two
+    /// never differ. (Other kinds of mismatch serde refuses itself.)
+    fn of_shape(&self, shape: Shape) -> Result<(), StrictJsonError> {
+        match (shape, self.peek()) {
+            (Shape::Struct(_), Some(b'[')) => Err(self.value_error(Kind::Type {
+                message: "an array where Go reads an object".into(),
+            })),
+            _ => Ok(()),
         }
     }
 

@@ -300,6 +300,21 @@ fn cases() -> Vec<Case> {
             Some(("invalid escape", "$.x")),
         ),
         case("numbers", image(r#","x":[-0,0.5,1e9,-1.5E-3,2e+2]"#), None),
+        // serde reads a struct from an array, field by position; Go refuses.
+        case(
+            "a config written as an array",
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":["application/vnd.oci.image.config.v1+json","{D1}",1],"layers":[]}}"#
+            ),
+            Some(("an array where Go reads an object", "$.config")),
+        ),
+        case(
+            "a layer written as an array",
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":1}},"layers":[["application/vnd.oci.image.layer.v1.tar+gzip","{D2}",1]]}}"#
+            ),
+            Some(("an array where Go reads an object", "$.layers[0]")),
+        ),
         case(
             "unterminated",
             image("").trim_end_matches('}').to_owned(),
