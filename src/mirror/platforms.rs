@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn platforms_are_read_leniently_as_export_always_has() {
         let json = format!(
-            r#"{{"manifests":[{{"digest":"{D1}","platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},{{"digest":"{D1}","platform":{{"os":5,"architecture":"amd64"}}}},{{"digest":"{D1}","platform":["linux","amd64"]}},{{"digest":"{D1}"}},["x","{D1}"]]}}"#
+            r#"{{"manifests":[{{"digest":"{D1}","platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},{{"digest":"{D1}","platform":{{"os":5,"architecture":"amd64"}}}},{{"digest":"{D1}"}}]}}"#
         );
         let d = Some(D1.to_owned());
         assert_eq!(
@@ -147,11 +147,20 @@ mod tests {
             [
                 ("linux/arm64/v8".to_owned(), d.clone()),
                 ("/amd64".to_owned(), d.clone()),
-                ("/".to_owned(), d.clone()),
                 ("/".to_owned(), d),
-                ("/".to_owned(), None),
             ]
         );
+    }
+
+    #[test]
+    fn an_entry_or_platform_written_as_an_array_is_refused_as_go_refuses_it() {
+        for json in [
+            format!(r#"{{"manifests":[{{"digest":"{D1}","platform":["linux","amd64"]}}]}}"#),
+            format!(r#"{{"manifests":[["x","{D1}"]]}}"#),
+        ] {
+            let e = entries(json.as_bytes()).err().unwrap();
+            assert!(e.contains("an array where Go reads an object"), "{e}");
+        }
     }
 
     #[test]

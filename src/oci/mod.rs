@@ -18,6 +18,7 @@ mod manifest;
 mod media_type;
 mod name;
 mod reference;
+mod signature_layer;
 
 pub use descriptor::{deserialize_digest, Descriptor};
 pub use digest::{Digest, DigestAlgorithm, DigestError, DigestHasher};
@@ -31,3 +32,4 @@ pub use media_type::{
 };
 pub use name::{NameError, RegistryName, Repository};
 pub use reference::{Reference, ReferenceError, Tag, TagError};
+pub use signature_layer::{SignatureLayer, SIGNATURE_ANNOTATION};

@@ -25,26 +25,13 @@ use crate::verify::Want;
 
 pub mod inert;
 
-/// The layer annotation holding the base64 signature.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Signature layers are vocabulary (verify reads them, discovery makes
+/// them): they live in `oci`.
+pub use crate::oci::{SignatureLayer, SIGNATURE_ANNOTATION};
 /// Signature manifests with more layers than this are refused.
 const MAX_LAYERS: usize = 64;
 /// Simple-signing payloads are a few hundred bytes.
 const MAX_PAYLOAD: usize = 256 * 1024;
-
-/// One signature layer: the signed payload (fetched and digest-checked, or
-/// empty until the gate fetches it) and its annotations.
-#[derive(Debug, Clone)]
-pub struct SignatureLayer {
-    pub media_type: String,
-    pub digest: Digest,
-    /// The size its manifest declares; payloads are fetched with this bound.
-    pub size: u64,
-    pub payload: Bytes,
-    pub annotations: BTreeMap<String, String>,
-    /// Where it was found (`registry/repo:sha256-….sig`), for messages.
-    pub found_at: String,
-}
 
 /// What discovery found for one digest in one repository.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use super::{
 use crate::oci::{
     Digest, BUNDLE_MEDIA_TYPE_PREFIX, DSSE_ENVELOPE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
 };
-use crate::signature::{SignatureLayer, SIGNATURE_ANNOTATION};
+use crate::oci::{SignatureLayer, SIGNATURE_ANNOTATION};
 
 /// Find a layer signed by `key` whose payload names `digest`. Any one
 /// suffices (cosign's rule); otherwise every layer's reason is returned.
