@@ -15,6 +15,7 @@ use super::authority::authority;
 use super::error::{PolicyError, PolicyErrors, Problems};
 use super::file::RawPolicy;
 use super::glob::{Glob, Registries};
+use super::trust_root::{self, ResolveTuf};
 use super::{Mode, PlatformManifests, Policy, PolicySet, REVISIONS};
 use crate::config::NoMatchPolicy;
 use crate::verify::trust::TrustRoots;
@@ -46,58 +47,108 @@ impl PolicySet {
         trust: &TrustRoots,
         registries: &Registries,
         read: ReadFile<'_>,
+        tuf: ResolveTuf<'_>,
     ) -> Result<PolicySet, PolicyErrors> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut policies: Vec<Policy> = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut glob_owner = Vec::new();
+        let mut documents = Vec::new();
         for (file, text) in files {
             for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-                let mut problems = Problems {
-                    file,
-                    document: index + 1,
-                    errors: &mut errors,
-                    warnings: &mut warnings,
-                    registries,
-                };
-                let value = match <Value as serde::Deserialize>::deserialize(document) {
+                match <Value as serde::Deserialize>::deserialize(document) {
                     Ok(Value::Null) => continue,
-                    Ok(v) => v,
+                    Ok(v) => documents.push((file, index + 1, v)),
                     Err(e) => {
-                        problems.push("", format!("not valid YAML: {e}"));
+                        errors.push(PolicyError {
+                            file: file.clone(),
+                            document: index + 1,
+                            path: String::new(),
+                            message: format!("not valid YAML: {e}"),
+                        });
                         break;
                     }
-                };
-                let raw: RawPolicy = match serde_path_to_error::deserialize(value) {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        let path = e.path().to_string();
-                        problems.push(
-                            if path == "." { "" } else { &path },
-                            e.into_inner().to_string(),
-                        );
-                        continue;
-                    }
-                };
-                let Some(policy) = validate(&mut problems, raw, trust, read) else {
-                    continue;
-                };
-                if policies.iter().any(|p| p.name == policy.0.name) {
+                }
+            }
+        }
+        // TrustRoot documents first: policies anywhere may reference them.
+        let (roots, documents): (Vec<_>, Vec<_>) = documents
+            .into_iter()
+            .partition(|(_, _, v)| trust_root::is_trust_root(v));
+        let mut trust = trust.clone();
+        let mut defined: Vec<String> = Vec::new();
+        for (file, document, value) in roots {
+            let mut problems = Problems {
+                file,
+                document,
+                errors: &mut errors,
+                warnings: &mut warnings,
+                registries,
+            };
+            let Some((name, root)) = trust_root::load(&mut problems, value, &API_VERSIONS, tuf)
+            else {
+                continue;
+            };
+            if defined.contains(&name) {
+                problems.push(
+                    "metadata.name",
+                    format!("TrustRoot '{name}' is defined twice"),
+                );
+                continue;
+            }
+            if let Some(previous) = trust.named.get(&name) {
+                problems.warn(
+                    "metadata.name",
+                    format!(
+                        "TrustRoot '{name}' replaces the trusted root {} of the same name",
+                        previous.detail()
+                    ),
+                );
+            }
+            defined.push(name.clone());
+            trust.named.insert(name, root);
+        }
+        for (file, document, value) in documents {
+            let mut problems = Problems {
+                file,
+                document,
+                errors: &mut errors,
+                warnings: &mut warnings,
+                registries,
+            };
+            let raw: RawPolicy = match serde_path_to_error::deserialize(value) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let path = e.path().to_string();
                     problems.push(
-                        "metadata.name",
-                        format!("policy '{}' is defined twice", policy.0.name),
+                        if path == "." { "" } else { &path },
+                        e.into_inner().to_string(),
                     );
                     continue;
                 }
-                let owner = policies.len();
-                for glob in policy.1 {
-                    patterns.push(glob.regex);
-                    glob_owner.push(owner);
-                }
-                policies.push(policy.0);
+            };
+            let Some(policy) = validate(&mut problems, raw, &trust, read) else {
+                continue;
+            };
+            if policies.iter().any(|p| p.name == policy.0.name) {
+                problems.push(
+                    "metadata.name",
+                    format!("policy '{}' is defined twice", policy.0.name),
+                );
+                continue;
             }
+            let owner = policies.len();
+            for glob in policy.1 {
+                patterns.push(glob.regex);
+                glob_owner.push(owner);
+            }
+            policies.push(policy.0);
         }
+        // In file and document order, whichever pass found them.
+        let order = |e: &PolicyError| (files.iter().position(|(f, _)| *f == e.file), e.document);
+        errors.sort_by_key(order);
+        warnings.sort_by_key(order);
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
@@ -264,6 +315,7 @@ mod tests {
             &trust,
             &Registries::Unchecked,
             read,
+            &trust_root::no_tuf,
         )
     }
 

@@ -27,6 +27,7 @@ mod load;
 pub mod predicate;
 pub mod rego;
 mod source;
+pub mod trust_root;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,3 +231,5 @@ pub fn image_name(registry: &RegistryName, repository: &Repository) -> String {
 mod diagnostics_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_root_tests;

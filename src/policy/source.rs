@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::glob::Registries;
 use super::load::embedded_trust;
+use super::trust_root::no_tuf;
 use super::{PolicyError, PolicyErrors, PolicySet};
 use crate::config::{Config, NoMatchPolicy, PolicySource};
 use crate::verify::trust::TrustRoots;
@@ -144,7 +145,7 @@ impl PolicySet {
         trust: &TrustRoots,
         registries: &Registries,
     ) -> Result<PolicySet, PolicyErrors> {
-        PolicySet::parse(files, no_match, trust, registries, &read_file)
+        PolicySet::parse(files, no_match, trust, registries, &read_file, &no_tuf)
     }
 }
 

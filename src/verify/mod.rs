@@ -23,6 +23,7 @@ mod payload;
 mod pki;
 mod reject;
 mod sct;
+pub mod sigstore_keys;
 pub mod statement;
 pub mod trust;
 
