@@ -38,3 +38,4 @@ mod store;
 mod strict_json;
 mod tls;
 mod tls_serve;
+mod trust_root_docs;
