@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::Problems;
-use super::file::{RawAttestation, RawAuthority, RawKey};
+use super::file::{RawAttestation, RawAuthority, RawKey, RawTlog};
 use super::keyless::keyless_requirement;
 use super::load::KeyFiles;
 use super::{predicate, rego, AttestationRule, Authority, AuthorityKind, SignatureSource};
 use crate::verify::trust::TrustRoots;
-use crate::verify::{PublicKey, Requirement};
+use crate::verify::{KeyLog, PublicKey, Requirement};
 
 pub(super) fn authority(
     problems: &mut Problems<'_>,
@@ -61,20 +61,21 @@ pub(super) fn authority(
         return None;
     }
     let kind = if let Some(key) = raw.key {
-        if raw.ctlog.is_some() || raw.rfc3161timestamp.is_some() {
+        if raw.rfc3161timestamp.is_some() {
             problems.push(
-                path,
-                "'ctlog' and 'rfc3161timestamp' apply to keyless authorities; key authorities need no log entry",
+                &format!("{path}.rfc3161timestamp"),
+                "timestamps are not supported on key authorities: use 'ctlog' for a transparency-log entry",
             );
         }
         let pem = read_key(problems, &format!("{path}.key"), key, files)?;
-        match PublicKey::from_pem(&pem) {
-            Ok(k) => AuthorityKind::Verify(Requirement::Key(k)),
+        let key = match PublicKey::from_pem(&pem) {
+            Ok(k) => k,
             Err(e) => {
                 problems.push(&format!("{path}.key"), e);
                 return None;
             }
-        }
+        };
+        AuthorityKind::Verify(key_requirement(problems, path, key, &raw.ctlog, trust)?)
     } else if let Some(keyless) = raw.keyless {
         let k = keyless_requirement(
             problems,
@@ -120,6 +121,39 @@ pub(super) fn authority(
         sources,
         attestations,
     })
+}
+
+/// A key authority: the key alone, or with `ctlog` (and no
+/// `insecureIgnoreTlog`) the key and the root whose Rekor keys must vouch
+/// for each signature's log entry (`cosign verify --key`'s default).
+fn key_requirement(
+    problems: &mut Problems<'_>,
+    path: &str,
+    key: PublicKey,
+    ctlog: &Option<RawTlog>,
+    trust: &TrustRoots,
+) -> Option<Requirement> {
+    let Some(ctlog) = ctlog else {
+        return Some(Requirement::Key(key));
+    };
+    if ctlog.insecure_ignore_tlog == Some(true) {
+        return Some(Requirement::Key(key));
+    }
+    let name = ctlog.trust_root_ref.as_deref();
+    match trust.get(name) {
+        Some(root) => Some(Requirement::KeyWithLog(KeyLog { key, root })),
+        None => {
+            problems.push(
+                &format!("{path}.ctlog.trustRootRef"),
+                format!(
+                    "unknown trusted root '{}' (known: {}; add it under trust.roots in signgate's config)",
+                    name.unwrap_or_default(),
+                    trust.named.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A PEM key or certificate bundle from `data` or `path` (signgate's

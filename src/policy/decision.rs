@@ -155,6 +155,7 @@ impl From<&RejectReason> for DenialCode {
             }
             RejectReason::OtherImage(_) => DenialCode::OtherImage,
             RejectReason::Keyless(_) => DenialCode::KeylessRejected,
+            RejectReason::TransparencyLog(_) => DenialCode::UntrustedSignature,
             RejectReason::Identity(_) => DenialCode::WrongIdentity,
             RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
         }

@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
+use super::keylog::{self, Signed};
 use super::keyless::{self, LegacyContent};
 use super::payload::{self, PayloadError};
 use super::{
@@ -134,6 +135,21 @@ fn simple_signing(
                 .map_err(RejectReason::SignatureInvalid)?;
             (format!("key sha256:{}", key.id()), None)
         }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&layer.payload, &signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence = keylog::verify_legacy(
+                log,
+                &layer.annotations,
+                Signed::Message {
+                    payload: &layer.payload,
+                    signature: &signature_b64,
+                },
+                Artifact::from(layer.payload.as_ref()),
+            )?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence))
+        }
         Requirement::Keyless(keyless) => legacy_keyless(
             keyless,
             layer,
@@ -178,6 +194,20 @@ fn legacy_dsse(
             key.verify(&pae, &signature)
                 .map_err(RejectReason::SignatureInvalid)?;
             (format!("key sha256:{}", key.id()), None)
+        }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&pae, &signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence = keylog::verify_legacy(
+                log,
+                &layer.annotations,
+                Signed::Dsse {
+                    envelope: &envelope_json,
+                },
+                Artifact::from(subject_hash(digest)?),
+            )?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence))
         }
         Requirement::Keyless(keyless) => legacy_keyless(
             keyless,
@@ -240,6 +270,14 @@ fn bundle(
             key.verify(&pae, signature)
                 .map_err(RejectReason::SignatureInvalid)?;
             (format!("key sha256:{}", key.id()), None)
+        }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&pae, signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence =
+                keylog::verify_bundle(log, &bundle, Artifact::from(subject_hash(digest)?))?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence))
         }
         Requirement::Keyless(keyless) => {
             let entries = bundle.verification_material.tlog_entries.len();

@@ -18,6 +18,7 @@ mod check;
 mod der;
 mod identity;
 mod key;
+mod keylog;
 pub mod keyless;
 mod payload;
 mod pki;
@@ -31,6 +32,7 @@ pub use blob::{verify_blob, BlobPolicy};
 pub use check::{check, verify_attestations, verify_signature, verify_with_key};
 pub use identity::{check_any as match_identity, Claim, Identity, Matcher, Signer, CLAIM_KEYS};
 pub use key::PublicKey;
+pub use keylog::KeyLog;
 pub use keyless::Strictness;
 pub use payload::COSIGN_SIGNATURE_TYPE;
 pub use reject::RejectReason;
@@ -43,6 +45,9 @@ pub enum Requirement {
     /// Signed by this key (cosign `--key`). Like `cosign verify
     /// --insecure-ignore-tlog`, no log entry is required.
     Key(PublicKey),
+    /// Signed by this key, with a Rekor entry for that signature verified
+    /// against the root's log keys (a key authority with `ctlog`).
+    KeyWithLog(KeyLog),
     /// A certificate for one of these identities.
     Keyless(Keyless),
 }
