@@ -168,6 +168,22 @@ impl LegacyLayer {
     }
 }
 
+/// What the Rekor entry of a key-signed `.sig` logs
+/// ([`Signer::sign_legacy_key`]).
+#[derive(Clone, Debug)]
+pub(crate) enum KeyEntry {
+    /// This payload's hash, this signature, this key.
+    Honest,
+    /// The hash of another payload.
+    OtherHash,
+    /// Another public key (PEM).
+    OtherKey(String),
+    /// A signature over another payload.
+    OtherSignature,
+    /// Honest, with the SET removed from the annotation.
+    NoSet,
+}
+
 /// A Fulcio-style leaf and the private key that goes with it.
 pub(crate) struct Signer {
     /// The leaf certificate (PEM).
@@ -527,6 +543,56 @@ impl Signer {
             media_type: SIMPLE_SIGNING.to_owned(),
             payload,
             annotations: self.annotations(sig_b64, log.rekor_bundle(&logged)),
+        }
+    }
+
+    /// A legacy `.sig` layer as `cosign sign --key` writes it with a Rekor
+    /// upload: the signature annotation and the RekorBundle, whose
+    /// `hashedrekord` 0.0.1 body logs the PEM public key (no certificate).
+    /// `entry` chooses what the log is told; every variant gets a valid
+    /// SET over the body it logs (the hostile cases no honest Rekor makes).
+    pub(crate) fn sign_legacy_key(
+        &self,
+        log: &TestSigstore,
+        image_digest: &str,
+        docker_reference: &str,
+        entry: KeyEntry,
+    ) -> LegacyLayer {
+        let payload = simple_signing_payload(image_digest, docker_reference);
+        let sig_b64 = B64.encode(sign_der(&self.key, &payload));
+        let (hash, logged_sig, key_pem) = match &entry {
+            KeyEntry::OtherHash => (Sha256::digest(b"another payload").to_vec(), sig_b64.clone(), self.public_pem()),
+            KeyEntry::OtherKey(pem) => (Sha256::digest(&payload).to_vec(), sig_b64.clone(), pem.clone()),
+            KeyEntry::OtherSignature => (
+                Sha256::digest(&payload).to_vec(),
+                B64.encode(sign_der(&self.key, b"another payload")),
+                self.public_pem(),
+            ),
+            KeyEntry::Honest | KeyEntry::NoSet => (Sha256::digest(&payload).to_vec(), sig_b64.clone(), self.public_pem()),
+        };
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex::encode(hash)}},
+                "signature": {
+                    "content": logged_sig,
+                    "publicKey": {"content": B64.encode(key_pem)},
+                },
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let mut rekor: Value = serde_json::from_str(&log.rekor_bundle(&logged)).unwrap();
+        if matches!(entry, KeyEntry::NoSet) {
+            rekor.as_object_mut().unwrap().remove("SignedEntryTimestamp");
+        }
+        LegacyLayer {
+            media_type: SIMPLE_SIGNING.to_owned(),
+            payload,
+            annotations: BTreeMap::from([
+                (ANN_SIGNATURE.to_owned(), sig_b64),
+                (ANN_BUNDLE.to_owned(), rekor.to_string()),
+            ]),
         }
     }
 
