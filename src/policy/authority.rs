@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::Problems;
-use super::file::{RawAttestation, RawAuthority, RawKey, RawTlog};
+use super::file::{RawAttestation, RawAttestationPolicy, RawAuthority, RawKey, RawTlog};
 use super::keyless::keyless_requirement;
 use super::load::KeyFiles;
 use super::{predicate, rego, AttestationRule, Authority, AuthorityKind, SignatureSource};
@@ -225,57 +225,9 @@ fn attestation_rules(
                 continue;
             }
         };
-        let condition = match a.policy {
-            None => None,
-            Some(p) => {
-                for (key, present) in [
-                    ("configMapRef", p.config_map_ref.is_some()),
-                    ("remote", p.remote.is_some()),
-                    ("url", p.url.is_some()),
-                    ("sha256sum", p.sha256sum.is_some()),
-                    ("fetchConfigMap", p.fetch_config_map.is_some()),
-                ] {
-                    if present {
-                        problems.push(
-                            &format!("{apath}.policy.{key}"),
-                            "only inline policies ('data') are supported: signgate fetches nothing at load time",
-                        );
-                    }
-                }
-                match (p.type_.as_str(), p.data) {
-                    ("rego", Some(data)) => match rego::RegoPolicy::compile(&a.name, &data) {
-                        Ok(r) => Some(Arc::new(r)),
-                        Err(e) => {
-                            problems.push(&format!("{apath}.policy.data"), e);
-                            None
-                        }
-                    },
-                    ("rego", None) => {
-                        problems.push(
-                            &format!("{apath}.policy.data"),
-                            "the Rego policy text is required",
-                        );
-                        None
-                    }
-                    ("cue", _) => {
-                        problems.push(
-                            &format!("{apath}.policy.type"),
-                            "CUE policies cannot be evaluated: there is no CUE implementation for Rust; write the condition in Rego ('type: rego', package sigstore, rule isCompliant)",
-                        );
-                        None
-                    }
-                    (other, _) => {
-                        problems.push(
-                            &format!("{apath}.policy.type"),
-                            format!(
-                                "'{other}' is not rego (or cue, which signgate cannot evaluate)"
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-        };
+        let condition = a
+            .policy
+            .and_then(|p| rego_condition(problems, &format!("{apath}.policy"), &a.name, p));
         rules.push(AttestationRule {
             name: a.name,
             predicate_type,
@@ -283,6 +235,67 @@ fn attestation_rules(
         });
     }
     rules
+}
+
+/// A `policy: {type, data, ...}` block → compiled Rego, or the problems:
+/// only inline Rego; CUE, remote and config-map policies refused with why.
+pub(super) fn rego_condition(
+    problems: &mut Problems<'_>,
+    ppath: &str,
+    name: &str,
+    p: RawAttestationPolicy,
+) -> Option<Arc<rego::RegoPolicy>> {
+    for (key, present) in [
+        ("configMapRef", p.config_map_ref.is_some()),
+        ("remote", p.remote.is_some()),
+        ("url", p.url.is_some()),
+        ("sha256sum", p.sha256sum.is_some()),
+        ("fetchConfigMap", p.fetch_config_map.is_some()),
+    ] {
+        if present {
+            problems.push(
+                &format!("{ppath}.{key}"),
+                "only inline policies ('data') are supported: signgate fetches nothing at load time",
+            );
+        }
+    }
+    for (key, on, why) in [
+        ("fetchConfigFile", p.fetch_config_file, "signgate does not fetch image configurations for a condition"),
+        ("includeSpec", p.include_spec, "there is no Kubernetes resource at a registry"),
+        ("includeObjectMeta", p.include_object_meta, "there is no Kubernetes resource at a registry"),
+        ("includeTypeMeta", p.include_type_meta, "there is no Kubernetes resource at a registry"),
+    ] {
+        if on == Some(true) {
+            problems.push(&format!("{ppath}.{key}"), why);
+        }
+    }
+    match (p.type_.as_str(), p.data) {
+        ("rego", Some(data)) => match rego::RegoPolicy::compile(name, &data) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                problems.push(&format!("{ppath}.data"), e);
+                None
+            }
+        },
+        ("rego", None) => {
+            problems.push(&format!("{ppath}.data"), "the Rego policy text is required");
+            None
+        }
+        ("cue", _) => {
+            problems.push(
+                &format!("{ppath}.type"),
+                "CUE policies cannot be evaluated: there is no CUE implementation for Rust; write the condition in Rego ('type: rego', package sigstore, rule isCompliant)",
+            );
+            None
+        }
+        (other, _) => {
+            problems.push(
+                &format!("{ppath}.type"),
+                format!("'{other}' is not rego (or cue, which signgate cannot evaluate)"),
+            );
+            None
+        }
+    }
 }
 
 /// `registry/repository` of a `source[].oci`.

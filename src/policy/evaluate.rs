@@ -266,6 +266,7 @@ fn policies<'a>(
             policy,
             listed_by: false,
             authorities: Vec::new(),
+            condition: None,
         };
         let verdict = policy_verdict(policy, evidence, facts, depth, &mut record, trace);
         traces.push(record);

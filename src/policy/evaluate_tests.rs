@@ -152,6 +152,7 @@ fn policy(name: &str, mode: Mode, authorities: Vec<Authority>) -> Policy {
         name: name.into(),
         mode,
         platform_manifests: PlatformManifests::Either,
+        condition: None,
         authorities,
         file: PathBuf::from("/p/policies.yaml"),
     }
