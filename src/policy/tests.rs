@@ -479,3 +479,41 @@ fn identity_regexps_that_would_escape_their_anchors_are_load_errors() {
         }
     }
 }
+
+#[test]
+fn spec_policy_loads_inline_rego_and_refuses_what_it_cannot_evaluate() {
+    let with = |block: &str| policy("p", &["x/*"], PASS).replace("spec:\n", &format!("spec:\n  policy:\n{block}"));
+    let s = set(
+        &[with("    type: rego\n    data: |\n      package sigstore\n      isCompliant = true\n")],
+        NoMatchPolicy::Deny,
+    );
+    assert!(s.policies()[0].condition.is_some());
+    let cases = [
+        ("    type: cue\n    data: 'x: 1'\n", "spec.policy.type: CUE policies cannot be evaluated"),
+        ("    type: rego\n", "spec.policy.data: the Rego policy text is required"),
+        ("    type: rego\n    remote: {url: https://x.test/p.rego}\n", "spec.policy.remote: only inline policies"),
+        ("    type: rego\n    configMapRef: {name: p}\n", "spec.policy.configMapRef: only inline policies"),
+        ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    includeSpec: true\n", "spec.policy.includeSpec: there is no Kubernetes resource"),
+        ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    fetchConfigFile: true\n", "spec.policy.fetchConfigFile: signgate does not fetch"),
+        ("    type: rego\n    data: 'package other\n\n      isCompliant = true'\n", "spec.policy.data: spec.policy"),
+    ];
+    for (block, want) in cases {
+        let errors = errors(&with(block));
+        assert!(errors.iter().any(|e| e.contains(want)), "{block}: {errors:?}");
+    }
+}
+
+#[test]
+fn spec_match_loads_with_a_warning_and_the_policy_applies_to_every_pull() {
+    let doc = policy("p", &["x/*"], PASS).replace(
+        "spec:\n",
+        "spec:\n  match:\n    - group: apps\n      version: v1\n      resource: deployments\n",
+    );
+    let s = set(&[doc], NoMatchPolicy::Deny);
+    assert!(
+        matches!(s.warnings(), [w] if w.to_string() == "/p/policies.yaml: document 1: spec.match: signgate applies this policy to every pull: resource selectors have no meaning at a registry"),
+        "{:?}",
+        s.warnings()
+    );
+    assert_eq!(names(&s, "x/app"), ["p"]);
+}

@@ -37,6 +37,8 @@ struct World {
     registry: Registry,
     ca: TestSigstore,
     key_pem: String,
+    /// The second key of the two-of-two policy.
+    qa_pem: String,
     /// "kt/logged" → image digest.
     images: BTreeMap<String, String>,
     dir: tempfile::TempDir,
@@ -76,16 +78,33 @@ fn world() -> &'static World {
                 layers.push((repo, layer));
             }
         }
+        // spec.policy: two of two keys, both signatures or one.
+        let mut multi: Vec<(String, Vec<LegacyLayer>)> = Vec::new();
+        for (repo, signers) in [("kc/both", vec![&signer, &stranger]), ("kc/one", vec![&signer])] {
+            let digest = push_image(&registry, repo, repo);
+            let signed = signers
+                .iter()
+                .map(|s| {
+                    s.sign_legacy_key(&ca, &digest, &format!("registry.test/{repo}"), KeyEntry::Honest)
+                })
+                .collect();
+            images.insert(repo.to_owned(), digest);
+            multi.push((repo.to_owned(), signed));
+        }
         let url = registry.url();
         let pushed = images.clone();
         block_on(async move {
             for (repo, layer) in layers {
                 push_legacy(&url, &repo, &pushed[&repo], "sig", &[layer]).await;
             }
+            for (repo, signed) in multi {
+                push_legacy(&url, &repo, &pushed[&repo], "sig", &signed).await;
+            }
         });
         World {
             registry,
             ca,
+            qa_pem: stranger.public_pem(),
             key_pem: signer.public_pem(),
             images,
             dir: tempfile::tempdir().unwrap(),
@@ -189,4 +208,81 @@ async fn without_ctlog_or_with_insecure_ignore_tlog_the_key_alone_decides() {
             assert_eq!(reply.status, 200, "{repo} ({what})");
         }
     }
+}
+
+/// Both keys must have signed: policy-controller's N-of-M idiom, a
+/// `spec.policy` over `authorityMatches`. `spec.match` is accepted (with a
+/// load warning) and the policy applies to every pull.
+fn two_of_two() -> String {
+    let w = world();
+    format!(
+        r#"---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {{name: two-of-two}}
+spec:
+  images: [{{glob: "registry.test/kc/*"}}]
+  match:
+    - {{group: apps, version: v1, resource: deployments}}
+  authorities:
+    - name: release-key
+      key:
+        data: |
+{release}      ctlog: {{trustRootRef: test}}
+    - name: qa-key
+      key:
+        data: |
+{qa}      ctlog: {{trustRootRef: test}}
+  policy:
+    type: rego
+    data: |
+      package sigstore
+      default isCompliant = false
+      isCompliant {{
+        count(input.authorityMatches["release-key"].signatures) > 0
+        count(input.authorityMatches["qa-key"].signatures) > 0
+      }}
+"#,
+        release = indent(&w.key_pem, 10),
+        qa = indent(&w.qa_pem, 10),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spec_policy_admits_two_of_two_signers_and_denies_one() {
+    let sg = gate(&two_of_two());
+    let both = crate::support::enforce::pull(&sg, "kc/both", "v1").await;
+    assert_eq!(both.status, 200, "{:?}", String::from_utf8_lossy(&both.body));
+    let one = crate::support::enforce::pull(&sg, "kc/one", "v1").await;
+    let message = denial(&one);
+    assert!(
+        message.contains("spec.policy is not satisfied by the authorities that passed"),
+        "{message}"
+    );
+    // `verify --explain` shows the condition's input and verdict.
+    let config = sg.dir.path().join("signgate.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+        .args(["verify", "--explain", "--config", config.to_str().unwrap(), "registry.test/kc/one:v1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("spec.policy (Rego over the authorities that passed): NOT compliant"), "{text}");
+    assert!(text.contains(r#"input: {"authorityMatches":{"release-key":{"signatures":[{"id":"#), "{text}");
+}
+
+#[test]
+fn policy_check_shows_the_spec_match_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), two_of_two().replace("trustRootRef: test", "trustRootRef: public-good")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+        .args(["policy", "check", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("spec.match: signgate applies this policy to every pull: resource selectors have no meaning at a registry"),
+        "{err}"
+    );
 }
