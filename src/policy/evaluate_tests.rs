@@ -887,7 +887,7 @@ fn a_policy_level_condition_judges_every_authority_and_decides() {
                     DenialCode::PolicyCondition,
                     Some("p"),
                     false,
-                    "spec.policy is not satisfied by the authorities that passed; authority 'second' (key sha256:",
+                    "spec.policy is not satisfied by the authorities that passed: isCompliant is false; authority 'second' (key sha256:",
                 ),
             },
             Case {

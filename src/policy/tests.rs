@@ -194,7 +194,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
         (
             policy("a", &["x/*"], PASS)
                 .replace("spec:\n", "spec:\n  policy: {type: cue, data: x}\n"),
-            "spec.policy: CUE/Rego policies are not supported yet",
+            "spec.policy.type: CUE policies cannot be evaluated",
         ),
         (
             policy("a", &["x/*"], PASS).replace("spec:\n", "spec:\n  mode: audit\n"),
@@ -495,7 +495,7 @@ fn spec_policy_loads_inline_rego_and_refuses_what_it_cannot_evaluate() {
         ("    type: rego\n    configMapRef: {name: p}\n", "spec.policy.configMapRef: only inline policies"),
         ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    includeSpec: true\n", "spec.policy.includeSpec: there is no Kubernetes resource"),
         ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    fetchConfigFile: true\n", "spec.policy.fetchConfigFile: signgate does not fetch"),
-        ("    type: rego\n    data: 'package other\n\n      isCompliant = true'\n", "spec.policy.data: spec.policy"),
+        ("    type: rego\n    data: 'package other\n\n      isCompliant = true'\n", "spec.policy.data: rego policy 'spec.policy': the module must declare `package sigstore`"),
     ];
     for (block, want) in cases {
         let errors = errors(&with(block));

@@ -102,7 +102,7 @@ pub(super) fn policy_verdict<'a>(
         let requirement = match &authority.kind {
             AuthorityKind::Static { pass: true, .. } => {
                 if collect {
-                    matches.push((&authority.name, Matched::Static));
+                    matches.push((authority.name.as_str(), Matched::Static));
                 } else {
                     outcome.get_or_insert(Ok(PolicyVerdict::Static));
                 }
@@ -213,7 +213,7 @@ pub(super) fn policy_verdict<'a>(
                 && matches!(verdict, Some(Ok(_)))
                 && !matches.iter().any(|(n, _)| *n == authority.name)
             {
-                matches.push((&authority.name, matched(authority, want, &layers)));
+                matches.push((authority.name.as_str(), matched(authority, want, &layers)));
             }
             at.sources.push(SourceTrace::Found {
                 looked_at: &discovered.looked_at,
