@@ -260,10 +260,26 @@ pub(super) fn rego_condition(
         }
     }
     for (key, on, why) in [
-        ("fetchConfigFile", p.fetch_config_file, "signgate does not fetch image configurations for a condition"),
-        ("includeSpec", p.include_spec, "there is no Kubernetes resource at a registry"),
-        ("includeObjectMeta", p.include_object_meta, "there is no Kubernetes resource at a registry"),
-        ("includeTypeMeta", p.include_type_meta, "there is no Kubernetes resource at a registry"),
+        (
+            "fetchConfigFile",
+            p.fetch_config_file,
+            "signgate does not fetch image configurations for a condition",
+        ),
+        (
+            "includeSpec",
+            p.include_spec,
+            "there is no Kubernetes resource at a registry",
+        ),
+        (
+            "includeObjectMeta",
+            p.include_object_meta,
+            "there is no Kubernetes resource at a registry",
+        ),
+        (
+            "includeTypeMeta",
+            p.include_type_meta,
+            "there is no Kubernetes resource at a registry",
+        ),
     ] {
         if on == Some(true) {
             problems.push(&format!("{ppath}.{key}"), why);

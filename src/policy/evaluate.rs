@@ -283,7 +283,7 @@ fn policies<'a>(
                     code,
                 )))
             }
-            Ok(PolicyVerdict::Signed(v)) => verified.push(v),
+            Ok(PolicyVerdict::Signed(v)) => verified.push(*v),
             Ok(PolicyVerdict::Static) => {
                 other.get_or_insert_with(|| {
                     Admission::exempt(

@@ -1005,7 +1005,11 @@ fn the_condition_input_is_policy_controllers_authority_matches_document() {
         ..Evidence::default()
     };
     let verdict = evaluate(&applicable, &evidence, &facts);
-    assert!(matches!(verdict.decision, Decision::Admit { .. }), "{:?}", verdict.decision);
+    assert!(
+        matches!(verdict.decision, Decision::Admit { .. }),
+        "{:?}",
+        verdict.decision
+    );
     let traces = verdict.trace.policies.as_ref().unwrap();
     let condition = traces[0].condition.as_ref().unwrap();
     // A key-signed signature has no certificate: only its id (the layer
@@ -1030,7 +1034,13 @@ fn the_condition_input_is_policy_controllers_authority_matches_document() {
         &explore(&applicable, &evidence, &facts).trace,
     );
     let text = explained.to_string();
-    assert!(text.contains("every authority is judged, then spec.policy decides"), "{text}");
-    assert!(text.contains("spec.policy (Rego over the authorities that passed): compliant"), "{text}");
+    assert!(
+        text.contains("every authority is judged, then spec.policy decides"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.policy (Rego over the authorities that passed): compliant"),
+        "{text}"
+    );
     assert!(text.contains("\"pass\":{\"static\":true}"), "{text}");
 }

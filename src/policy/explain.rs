@@ -75,7 +75,11 @@ pub fn explanation(image: String, digest: &Digest, trace: &Trace<'_>) -> Explana
                 file: p.policy.file.display().to_string(),
                 mode: format!("{:?}", p.policy.mode).to_lowercase(),
                 authorities: p.authorities.iter().map(authority).collect(),
-                condition: p.policy.condition.as_ref().map(|_| condition(p.condition.as_ref())),
+                condition: p
+                    .policy
+                    .condition
+                    .as_ref()
+                    .map(|_| condition(p.condition.as_ref())),
             })
             .collect()
     });
@@ -263,7 +267,11 @@ impl std::fmt::Display for Explanation {
                 }
             }
             if let Some(c) = &p.condition {
-                writeln!(f, "    spec.policy (Rego over the authorities that passed): {}", c.verdict)?;
+                writeln!(
+                    f,
+                    "    spec.policy (Rego over the authorities that passed): {}",
+                    c.verdict
+                )?;
                 if let Some(input) = &c.input {
                     writeln!(f, "      input: {input}")?;
                 }

@@ -482,9 +482,13 @@ fn identity_regexps_that_would_escape_their_anchors_are_load_errors() {
 
 #[test]
 fn spec_policy_loads_inline_rego_and_refuses_what_it_cannot_evaluate() {
-    let with = |block: &str| policy("p", &["x/*"], PASS).replace("spec:\n", &format!("spec:\n  policy:\n{block}"));
+    let with = |block: &str| {
+        policy("p", &["x/*"], PASS).replace("spec:\n", &format!("spec:\n  policy:\n{block}"))
+    };
     let s = set(
-        &[with("    type: rego\n    data: |\n      package sigstore\n      isCompliant = true\n")],
+        &[with(
+            "    type: rego\n    data: |\n      package sigstore\n      isCompliant = true\n",
+        )],
         NoMatchPolicy::Deny,
     );
     assert!(s.policies()[0].condition.is_some());
@@ -499,7 +503,10 @@ fn spec_policy_loads_inline_rego_and_refuses_what_it_cannot_evaluate() {
     ];
     for (block, want) in cases {
         let errors = errors(&with(block));
-        assert!(errors.iter().any(|e| e.contains(want)), "{block}: {errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains(want)),
+            "{block}: {errors:?}"
+        );
     }
 }
 

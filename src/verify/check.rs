@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
-use super::keylog::{self, Signed};
 use super::keyless::{self, LegacyContent};
+use super::keylog::{self, Signed};
 use super::payload::{self, PayloadError};
 use super::{
     match_identity, pki, statement, Evidence, Keyless, PublicKey, RejectReason, Requirement,

@@ -65,12 +65,8 @@ fn world() -> &'static World {
                     "noset" => KeyEntry::NoSet,
                     _ => KeyEntry::Honest,
                 };
-                let mut layer = signer.sign_legacy_key(
-                    &ca,
-                    &digest,
-                    &format!("registry.test/{repo}"),
-                    entry,
-                );
+                let mut layer =
+                    signer.sign_legacy_key(&ca, &digest, &format!("registry.test/{repo}"), entry);
                 if case == "nolog" {
                     layer.annotations.remove(ANN_BUNDLE);
                 }
@@ -80,12 +76,20 @@ fn world() -> &'static World {
         }
         // spec.policy: two of two keys, both signatures or one.
         let mut multi: Vec<(String, Vec<LegacyLayer>)> = Vec::new();
-        for (repo, signers) in [("kc/both", vec![&signer, &stranger]), ("kc/one", vec![&signer])] {
+        for (repo, signers) in [
+            ("kc/both", vec![&signer, &stranger]),
+            ("kc/one", vec![&signer]),
+        ] {
             let digest = push_image(&registry, repo, repo);
             let signed = signers
                 .iter()
                 .map(|s| {
-                    s.sign_legacy_key(&ca, &digest, &format!("registry.test/{repo}"), KeyEntry::Honest)
+                    s.sign_legacy_key(
+                        &ca,
+                        &digest,
+                        &format!("registry.test/{repo}"),
+                        KeyEntry::Honest,
+                    )
                 })
                 .collect();
             images.insert(repo.to_owned(), digest);
@@ -252,7 +256,12 @@ spec:
 async fn a_spec_policy_admits_two_of_two_signers_and_denies_one() {
     let sg = gate(&two_of_two());
     let both = crate::support::enforce::pull(&sg, "kc/both", "v1").await;
-    assert_eq!(both.status, 200, "{:?}", String::from_utf8_lossy(&both.body));
+    assert_eq!(
+        both.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&both.body)
+    );
     let one = crate::support::enforce::pull(&sg, "kc/one", "v1").await;
     let message = denial(&one);
     assert!(
@@ -262,19 +271,35 @@ async fn a_spec_policy_admits_two_of_two_signers_and_denies_one() {
     // `verify --explain` shows the condition's input and verdict.
     let config = sg.dir.path().join("signgate.yaml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
-        .args(["verify", "--explain", "--config", config.to_str().unwrap(), "registry.test/kc/one:v1"])
+        .args([
+            "verify",
+            "--explain",
+            "--config",
+            config.to_str().unwrap(),
+            "registry.test/kc/one:v1",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("spec.policy (Rego over the authorities that passed): NOT compliant"), "{text}");
-    assert!(text.contains(r#"input: {"authorityMatches":{"release-key":{"signatures":[{"id":"#), "{text}");
+    assert!(
+        text.contains("spec.policy (Rego over the authorities that passed): NOT compliant"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"input: {"authorityMatches":{"release-key":{"signatures":[{"id":"#),
+        "{text}"
+    );
 }
 
 #[test]
 fn policy_check_shows_the_spec_match_warning() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yaml"), two_of_two().replace("trustRootRef: test", "trustRootRef: public-good")).unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        two_of_two().replace("trustRootRef: test", "trustRootRef: public-good"),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
         .args(["policy", "check", dir.path().to_str().unwrap()])
         .output()

@@ -14,7 +14,7 @@ use crate::verify::{self, Admission, Verified, Want};
 
 /// One policy's verdict.
 pub(super) enum PolicyVerdict {
-    Signed(Verified),
+    Signed(Box<Verified>),
     Static,
     ListedBy(Admission),
     Failed(Vec<String>, DenialCode),
@@ -233,7 +233,7 @@ pub(super) fn policy_verdict<'a>(
                     if collect {
                         first_verified.get_or_insert(v);
                     } else {
-                        outcome.get_or_insert(Ok(PolicyVerdict::Signed(v)));
+                        outcome.get_or_insert(Ok(PolicyVerdict::Signed(Box::new(v))));
                     }
                 }
                 Some(Err((why, first_code))) => fail(
@@ -258,7 +258,7 @@ pub(super) fn policy_verdict<'a>(
         let verdict = record.condition.as_ref().map(|c| &c.outcome);
         return Ok(match verdict {
             Some(Ok(v)) if v.compliant => match first_verified {
-                Some(v) => PolicyVerdict::Signed(v),
+                Some(v) => PolicyVerdict::Signed(Box::new(v)),
                 None => PolicyVerdict::Static,
             },
             Some(Ok(v)) => {

@@ -14,14 +14,16 @@ use serde_json::{json, Value};
 use sigstore_verify::types::{Artifact, Bundle};
 
 use super::*;
-use crate::verify::keylog::{verify_bundle, verify_legacy, KeyLog, Signed};
 use crate::verify::keyless::BUNDLE_ANNOTATION;
+use crate::verify::keylog::{verify_bundle, verify_legacy, KeyLog, Signed};
 
 const B64: base64::engine::general_purpose::GeneralPurpose =
     base64::engine::general_purpose::STANDARD;
 
 fn case(name: &str) -> PathBuf {
-    fixtures().join("sigstore-conformance/bundle-verify").join(name)
+    fixtures()
+        .join("sigstore-conformance/bundle-verify")
+        .join(name)
 }
 
 /// The artifact, the bundle JSON, and the public-good root with `key.pub`.
@@ -108,7 +110,10 @@ fn a_real_public_good_log_entry_for_this_signature_and_key_verifies() {
 fn without_its_set_or_its_entry_the_signature_is_refused() {
     let (artifact, bundle, log) = real();
     let mut rekor = annotation(&bundle);
-    rekor.as_object_mut().unwrap().remove("SignedEntryTimestamp");
+    rekor
+        .as_object_mut()
+        .unwrap()
+        .remove("SignedEntryTimestamp");
     let err = legacy(&log, Some(&rekor), &artifact, &signature(&bundle)).unwrap_err();
     assert!(
         matches!(&err, RejectReason::TransparencyLog(m) if m.contains("SignedEntryTimestamp")),
@@ -137,7 +142,9 @@ fn a_forged_entry_body_is_refused() {
     let sig = signature(&bundle);
     // The logged hash replaced by another artifact's.
     let other_hash = hex::encode(sha2_of(b"another artifact"));
-    let forged = with_body(&rekor, |b| b["spec"]["data"]["hash"]["value"] = json!(other_hash));
+    let forged = with_body(&rekor, |b| {
+        b["spec"]["data"]["hash"]["value"] = json!(other_hash)
+    });
     assert!(matches!(
         legacy(&log, Some(&forged), &artifact, &sig),
         Err(RejectReason::TransparencyLog(_))
@@ -178,8 +185,8 @@ fn the_real_entry_vouches_only_for_its_own_artifact_key_and_log() {
         Err(RejectReason::TransparencyLog(_))
     ));
     // A trusted root without public-good's Rekor key.
-    let custom = std::fs::read_to_string(case("managed-key-and-trusted-root/trusted_root.json"))
-        .unwrap();
+    let custom =
+        std::fs::read_to_string(case("managed-key-and-trusted-root/trusted_root.json")).unwrap();
     let elsewhere = KeyLog {
         key: log.key.clone(),
         root: Arc::new(TrustRoot::from_json("elsewhere", &custom).unwrap()),

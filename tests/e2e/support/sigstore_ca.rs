@@ -561,14 +561,26 @@ impl Signer {
         let payload = simple_signing_payload(image_digest, docker_reference);
         let sig_b64 = B64.encode(sign_der(&self.key, &payload));
         let (hash, logged_sig, key_pem) = match &entry {
-            KeyEntry::OtherHash => (Sha256::digest(b"another payload").to_vec(), sig_b64.clone(), self.public_pem()),
-            KeyEntry::OtherKey(pem) => (Sha256::digest(&payload).to_vec(), sig_b64.clone(), pem.clone()),
+            KeyEntry::OtherHash => (
+                Sha256::digest(b"another payload").to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
+            KeyEntry::OtherKey(pem) => (
+                Sha256::digest(&payload).to_vec(),
+                sig_b64.clone(),
+                pem.clone(),
+            ),
             KeyEntry::OtherSignature => (
                 Sha256::digest(&payload).to_vec(),
                 B64.encode(sign_der(&self.key, b"another payload")),
                 self.public_pem(),
             ),
-            KeyEntry::Honest | KeyEntry::NoSet => (Sha256::digest(&payload).to_vec(), sig_b64.clone(), self.public_pem()),
+            KeyEntry::Honest | KeyEntry::NoSet => (
+                Sha256::digest(&payload).to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
         };
         let body = canonical(&json!({
             "apiVersion": "0.0.1",
@@ -584,7 +596,10 @@ impl Signer {
         let logged = log.append(body.as_bytes());
         let mut rekor: Value = serde_json::from_str(&log.rekor_bundle(&logged)).unwrap();
         if matches!(entry, KeyEntry::NoSet) {
-            rekor.as_object_mut().unwrap().remove("SignedEntryTimestamp");
+            rekor
+                .as_object_mut()
+                .unwrap()
+                .remove("SignedEntryTimestamp");
         }
         LegacyLayer {
             media_type: SIMPLE_SIGNING.to_owned(),
