@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::verify::Requirement;
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDWeWCVKhSgxaA+jFTUcjhzKpEXNN\nRuvXZDUbVdg6X+Ts1mspXFWVJqRs7Gqb4u9srJr1ww+RbNxmEuwUKAsNaw==\n-----END PUBLIC KEY-----\n";
 
@@ -523,4 +524,55 @@ fn spec_match_loads_with_a_warning_and_the_policy_applies_to_every_pull() {
         s.warnings()
     );
     assert_eq!(names(&s, "x/app"), ["p"]);
+}
+
+#[test]
+fn a_key_authority_with_ctlog_requires_a_log_entry_unless_told_to_ignore_it() {
+    let key = |ctlog: &str| {
+        let indented: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+        format!("    - key:\n        data: |\n{indented}{ctlog}")
+    };
+    let kind = |ctlog: &str| {
+        let s = set(&[policy("p", &["x/*"], &key(ctlog))], NoMatchPolicy::Deny);
+        match &s.policies()[0].authorities[0].kind {
+            AuthorityKind::Verify(Requirement::Key(_)) => "key".to_owned(),
+            AuthorityKind::Verify(Requirement::KeyWithLog(k)) => {
+                format!("key+log {}", k.root.name())
+            }
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(kind(""), "key");
+    assert_eq!(
+        kind("      ctlog: {url: https://rekor.sigstore.dev}\n"),
+        "key+log public-good"
+    );
+    assert_eq!(
+        kind("      ctlog: {trustRootRef: public-good}\n"),
+        "key+log public-good"
+    );
+    assert_eq!(kind("      ctlog: {insecureIgnoreTlog: true}\n"), "key");
+    let unknown = errors(&policy(
+        "p",
+        &["x/*"],
+        &key("      ctlog: {trustRootRef: corp}\n"),
+    ));
+    assert!(
+        unknown
+            .iter()
+            .any(|e| e
+                .contains("spec.authorities[0].ctlog.trustRootRef: unknown trusted root 'corp'")),
+        "{unknown:?}"
+    );
+    let tsa = errors(&policy(
+        "p",
+        &["x/*"],
+        &key("      rfc3161timestamp: {trustRootRef: public-good}\n"),
+    ));
+    assert!(
+        tsa.iter().any(|e| e.contains(
+            "spec.authorities[0].rfc3161timestamp: timestamps are not supported on key authorities"
+        )),
+        "{tsa:?}"
+    );
 }
