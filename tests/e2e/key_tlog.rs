@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use crate::keyless::push_referrers;
 use crate::support::block_on;
 use crate::support::cosign::cosign_with;
 use crate::support::enforce::denial_of as denial;
@@ -16,7 +17,8 @@ use crate::support::image::push_image;
 use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::signgate::{Signgate, Up};
 use crate::support::sigstore_ca::{
-    push_legacy, KeyEntry, LeafIdentity, LegacyLayer, TestSigstore, ANN_BUNDLE,
+    cosign_sign_statement, push_legacy, KeyEntry, LeafIdentity, LegacyLayer, TestSigstore,
+    ANN_BUNDLE, COSIGN_SIGN_PREDICATE,
 };
 
 /// Every case: its repository suffix and what the log entry says.
@@ -27,6 +29,15 @@ const CASES: [(&str, &str); 6] = [
     ("forged-hash", "entry logs another payload's hash"),
     ("forged-key", "entry logs another key"),
     ("forged-sig", "entry logs another signature"),
+];
+
+/// cosign v3 key-signed bundles stored as referrers (no cosign verdict:
+/// cosign 2.5 reads the legacy layout).
+const BUNDLE_CASES: [(&str, &str); 4] = [
+    ("bundle", "honest dsse entry with SET and inclusion proof"),
+    ("bundle-nolog", "no transparency-log entry"),
+    ("bundle-forged-hash", "entry logs another payload's hash"),
+    ("bundle-forged-key", "entry logs another key"),
 ];
 
 /// Policy families: `kt` key + ctlog, `kp` key alone, `ki` key + ctlog
@@ -74,6 +85,22 @@ fn world() -> &'static World {
                 layers.push((repo, layer));
             }
         }
+        let mut referrers: Vec<(String, String)> = Vec::new();
+        for family in FAMILIES {
+            for (case, _) in BUNDLE_CASES {
+                let repo = format!("{family}/{case}");
+                let digest = push_image(&registry, &repo, &repo);
+                let entry = match case {
+                    "bundle-forged-hash" => KeyEntry::OtherHash,
+                    "bundle-forged-key" => KeyEntry::OtherKey(stranger.public_pem()),
+                    "bundle-nolog" => KeyEntry::NoSet,
+                    _ => KeyEntry::Honest,
+                };
+                let bundle = signer.bundle_v03_key(&ca, &cosign_sign_statement(&digest), entry);
+                images.insert(repo.clone(), digest);
+                referrers.push((repo, bundle));
+            }
+        }
         // spec.policy: two of two keys, both signatures or one.
         let mut multi: Vec<(String, Vec<LegacyLayer>)> = Vec::new();
         for (repo, signers) in [
@@ -103,6 +130,11 @@ fn world() -> &'static World {
             }
             for (repo, signed) in multi {
                 push_legacy(&url, &repo, &pushed[&repo], "sig", &signed).await;
+            }
+            for (repo, bundle) in referrers {
+                let subject = pushed[&repo].clone();
+                let predicate = COSIGN_SIGN_PREDICATE.to_owned();
+                push_referrers(url.clone(), repo, subject, vec![(bundle, predicate)]).await;
             }
         });
         World {
@@ -202,10 +234,28 @@ async fn a_key_authority_with_ctlog_needs_a_logged_entry_bound_to_its_signature(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn key_signed_bundles_found_as_referrers_need_their_entry_too() {
+    let sg = gate("");
+    for (case, what) in BUNDLE_CASES {
+        let repo = format!("kt/{case}");
+        let reply = crate::support::enforce::pull(&sg, &repo, "v1").await;
+        if case == "bundle" {
+            assert_eq!(reply.status, 200, "{repo} ({what})");
+        } else {
+            let message = denial(&reply);
+            assert!(
+                message.contains("transparency-log entry rejected"),
+                "{repo} ({what}): {message}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_ctlog_or_with_insecure_ignore_tlog_the_key_alone_decides() {
     let sg = gate("");
     for family in ["kp", "ki"] {
-        for (case, what) in CASES {
+        for (case, what) in CASES.iter().chain(BUNDLE_CASES.iter()) {
             let repo = format!("{family}/{case}");
             let reply = crate::support::enforce::pull(&sg, &repo, "v1").await;
             // The signature itself is genuine in every case; no log is read.

@@ -679,6 +679,78 @@ impl Signer {
         serde_json::to_string(&bundle).unwrap()
     }
 
+    /// A cosign v3 bundle as `cosign sign --key` with a log upload writes
+    /// it: `publicKey` material, the DSSE envelope over `statement`, one
+    /// `dsse` 0.0.1 entry whose verifier is the PEM public key, with SET,
+    /// inclusion proof and checkpoint. `entry` chooses what the log is told
+    /// (a valid SET over it either way); `NoSet` here means no entry at all.
+    pub(crate) fn bundle_v03_key(
+        &self,
+        log: &TestSigstore,
+        statement: &Value,
+        entry: KeyEntry,
+    ) -> String {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
+        let envelope = json!({
+            "payload": B64.encode(&payload),
+            "payloadType": IN_TOTO,
+            "signatures": [{"sig": sig_b64}],
+        });
+        let compact = canonical(&envelope);
+        let (logged_payload, logged_sig, verifier) = match &entry {
+            KeyEntry::OtherHash => (
+                b"another payload".to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
+            KeyEntry::OtherKey(pem) => (payload.clone(), sig_b64.clone(), pem.clone()),
+            KeyEntry::OtherSignature => (
+                payload.clone(),
+                B64.encode(sign_der(&self.key, b"another payload")),
+                self.public_pem(),
+            ),
+            KeyEntry::Honest | KeyEntry::NoSet => {
+                (payload.clone(), sig_b64.clone(), self.public_pem())
+            }
+        };
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(compact.as_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&logged_payload))},
+                "signatures": [{"signature": logged_sig, "verifier": B64.encode(verifier)}],
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let entries = if matches!(entry, KeyEntry::NoSet) {
+            json!([])
+        } else {
+            json!([{
+                "logIndex": logged.global_index.to_string(),
+                "logId": {"keyId": B64.encode(log.rekor_log_id())},
+                "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                "integratedTime": logged.integrated_time.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": logged.set_b64},
+                "inclusionProof": {
+                    "logIndex": logged.local_index.to_string(),
+                    "rootHash": B64.encode(logged.root),
+                    "treeSize": logged.tree_size.to_string(),
+                    "hashes": logged.proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+                    "checkpoint": {"envelope": logged.checkpoint},
+                },
+                "canonicalizedBody": logged.body_b64,
+            }])
+        };
+        serde_json::to_string(&json!({
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": entries},
+            "dsseEnvelope": envelope,
+        }))
+        .unwrap()
+    }
+
     /// The leaf's public key (PKIX PEM).
     pub(crate) fn public_pem(&self) -> String {
         public_pem(&self.key)
