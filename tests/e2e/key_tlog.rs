@@ -101,6 +101,19 @@ fn world() -> &'static World {
                 referrers.push((repo, bundle));
             }
         }
+        // Key-signed attestations (`.att`) under key + ctlog.
+        let mut attested: Vec<(String, LegacyLayer)> = Vec::new();
+        for (repo, other_key) in [("ka/logged", None), ("ka/forged-key", Some(stranger.public_pem()))] {
+            let digest = push_image(&registry, repo, repo);
+            let statement = serde_json::json!({
+                "_type": "https://in-toto.io/Statement/v1",
+                "subject": [{"name": repo, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+                "predicateType": "https://example.test/review/v1",
+                "predicate": {"reviewed": true},
+            });
+            attested.push((repo.to_owned(), signer.attest_legacy_key(&ca, &statement, other_key.as_deref())));
+            images.insert(repo.to_owned(), digest);
+        }
         // spec.policy: two of two keys, both signatures or one.
         let mut multi: Vec<(String, Vec<LegacyLayer>)> = Vec::new();
         for (repo, signers) in [
@@ -130,6 +143,9 @@ fn world() -> &'static World {
             }
             for (repo, signed) in multi {
                 push_legacy(&url, &repo, &pushed[&repo], "sig", &signed).await;
+            }
+            for (repo, layer) in attested {
+                push_legacy(&url, &repo, &pushed[&repo], "att", &[layer]).await;
             }
             for (repo, bundle) in referrers {
                 let subject = pushed[&repo].clone();
@@ -177,6 +193,10 @@ pub(crate) fn gate(extra: &str) -> Signgate {
         ),
         policy("kp", ""),
         policy("ki", "      ctlog: {insecureIgnoreTlog: true}\n"),
+        policy(
+            "ka",
+            "      ctlog: {trustRootRef: test}\n      attestations:\n        - name: review\n          predicateType: https://example.test/review/v1\n          policy:\n            type: rego\n            data: |\n              package sigstore\n              isCompliant { input.predicate.reviewed }\n",
+        ),
     ]
     .join("---\n");
     std::fs::write(dir.join("policies.yaml"), format!("{policies}{extra}")).unwrap();
@@ -231,6 +251,19 @@ async fn a_key_authority_with_ctlog_needs_a_logged_entry_bound_to_its_signature(
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_signed_attestations_under_ctlog_need_their_entry_bound_to_the_key() {
+    let sg = gate("");
+    let ok = crate::support::enforce::pull(&sg, "ka/logged", "v1").await;
+    assert_eq!(ok.status, 200, "{:?}", String::from_utf8_lossy(&ok.body));
+    let forged = crate::support::enforce::pull(&sg, "ka/forged-key", "v1").await;
+    let message = denial(&forged);
+    assert!(
+        message.contains("transparency-log entry rejected"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -679,6 +679,49 @@ impl Signer {
         serde_json::to_string(&bundle).unwrap()
     }
 
+    /// A legacy `.att` layer as `cosign attest --key` with a log upload
+    /// writes it: the DSSE envelope over `statement`, logged as a `dsse`
+    /// 0.0.1 entry whose verifier is the PEM public key (`other_key`
+    /// logs that one instead, with a valid SET); annotations signature
+    /// `""`, bundle, and `predicateType`.
+    pub(crate) fn attest_legacy_key(
+        &self,
+        log: &TestSigstore,
+        statement: &Value,
+        other_key: Option<&str>,
+    ) -> LegacyLayer {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
+        let envelope = canonical(&json!({
+            "payloadType": IN_TOTO,
+            "payload": B64.encode(&payload),
+            "signatures": [{"keyid": "", "sig": sig_b64}],
+        }));
+        let verifier = other_key.map_or_else(|| self.public_pem(), str::to_owned);
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope.as_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
+                "signatures": [{"signature": sig_b64, "verifier": B64.encode(verifier)}],
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let mut annotations = BTreeMap::from([
+            (ANN_SIGNATURE.to_owned(), String::new()),
+            (ANN_BUNDLE.to_owned(), log.rekor_bundle(&logged)),
+        ]);
+        if let Some(p) = statement["predicateType"].as_str() {
+            annotations.insert("predicateType".to_owned(), p.to_owned());
+        }
+        LegacyLayer {
+            media_type: DSSE_ENVELOPE.to_owned(),
+            payload: envelope.into_bytes(),
+            annotations,
+        }
+    }
+
     /// A cosign v3 bundle as `cosign sign --key` with a log upload writes
     /// it: `publicKey` material, the DSSE envelope over `statement`, one
     /// `dsse` 0.0.1 entry whose verifier is the PEM public key, with SET,
