@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::Problems;
-use super::file::{RawAttestation, RawAuthority, RawKey};
+use super::file::{RawAttestation, RawAttestationPolicy, RawAuthority, RawKey, RawTlog};
 use super::keyless::keyless_requirement;
 use super::load::KeyFiles;
 use super::{predicate, rego, AttestationRule, Authority, AuthorityKind, SignatureSource};
 use crate::verify::trust::TrustRoots;
-use crate::verify::{PublicKey, Requirement};
+use crate::verify::{KeyLog, PublicKey, Requirement};
 
 pub(super) fn authority(
     problems: &mut Problems<'_>,
@@ -61,20 +61,21 @@ pub(super) fn authority(
         return None;
     }
     let kind = if let Some(key) = raw.key {
-        if raw.ctlog.is_some() || raw.rfc3161timestamp.is_some() {
+        if raw.rfc3161timestamp.is_some() {
             problems.push(
-                path,
-                "'ctlog' and 'rfc3161timestamp' apply to keyless authorities; key authorities need no log entry",
+                &format!("{path}.rfc3161timestamp"),
+                "timestamps are not supported on key authorities: use 'ctlog' for a transparency-log entry",
             );
         }
         let pem = read_key(problems, &format!("{path}.key"), key, files)?;
-        match PublicKey::from_pem(&pem) {
-            Ok(k) => AuthorityKind::Verify(Requirement::Key(k)),
+        let key = match PublicKey::from_pem(&pem) {
+            Ok(k) => k,
             Err(e) => {
                 problems.push(&format!("{path}.key"), e);
                 return None;
             }
-        }
+        };
+        AuthorityKind::Verify(key_requirement(problems, path, key, &raw.ctlog, trust)?)
     } else if let Some(keyless) = raw.keyless {
         let k = keyless_requirement(
             problems,
@@ -120,6 +121,39 @@ pub(super) fn authority(
         sources,
         attestations,
     })
+}
+
+/// A key authority: the key alone, or with `ctlog` (and no
+/// `insecureIgnoreTlog`) the key and the root whose Rekor keys must vouch
+/// for each signature's log entry (`cosign verify --key`'s default).
+fn key_requirement(
+    problems: &mut Problems<'_>,
+    path: &str,
+    key: PublicKey,
+    ctlog: &Option<RawTlog>,
+    trust: &TrustRoots,
+) -> Option<Requirement> {
+    let Some(ctlog) = ctlog else {
+        return Some(Requirement::Key(key));
+    };
+    if ctlog.insecure_ignore_tlog == Some(true) {
+        return Some(Requirement::Key(key));
+    }
+    let name = ctlog.trust_root_ref.as_deref();
+    match trust.get(name) {
+        Some(root) => Some(Requirement::KeyWithLog(KeyLog { key, root })),
+        None => {
+            problems.push(
+                &format!("{path}.ctlog.trustRootRef"),
+                format!(
+                    "unknown trusted root '{}' (known: {}; add it under trust.roots in signgate's config)",
+                    name.unwrap_or_default(),
+                    trust.named.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A PEM key or certificate bundle from `data` or `path` (signgate's
@@ -191,57 +225,9 @@ fn attestation_rules(
                 continue;
             }
         };
-        let condition = match a.policy {
-            None => None,
-            Some(p) => {
-                for (key, present) in [
-                    ("configMapRef", p.config_map_ref.is_some()),
-                    ("remote", p.remote.is_some()),
-                    ("url", p.url.is_some()),
-                    ("sha256sum", p.sha256sum.is_some()),
-                    ("fetchConfigMap", p.fetch_config_map.is_some()),
-                ] {
-                    if present {
-                        problems.push(
-                            &format!("{apath}.policy.{key}"),
-                            "only inline policies ('data') are supported: signgate fetches nothing at load time",
-                        );
-                    }
-                }
-                match (p.type_.as_str(), p.data) {
-                    ("rego", Some(data)) => match rego::RegoPolicy::compile(&a.name, &data) {
-                        Ok(r) => Some(Arc::new(r)),
-                        Err(e) => {
-                            problems.push(&format!("{apath}.policy.data"), e);
-                            None
-                        }
-                    },
-                    ("rego", None) => {
-                        problems.push(
-                            &format!("{apath}.policy.data"),
-                            "the Rego policy text is required",
-                        );
-                        None
-                    }
-                    ("cue", _) => {
-                        problems.push(
-                            &format!("{apath}.policy.type"),
-                            "CUE policies cannot be evaluated: there is no CUE implementation for Rust; write the condition in Rego ('type: rego', package sigstore, rule isCompliant)",
-                        );
-                        None
-                    }
-                    (other, _) => {
-                        problems.push(
-                            &format!("{apath}.policy.type"),
-                            format!(
-                                "'{other}' is not rego (or cue, which signgate cannot evaluate)"
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-        };
+        let condition = a
+            .policy
+            .and_then(|p| rego_condition(problems, &format!("{apath}.policy"), &a.name, p));
         rules.push(AttestationRule {
             name: a.name,
             predicate_type,
@@ -249,6 +235,83 @@ fn attestation_rules(
         });
     }
     rules
+}
+
+/// A `policy: {type, data, ...}` block → compiled Rego, or the problems:
+/// only inline Rego; CUE, remote and config-map policies refused with why.
+pub(super) fn rego_condition(
+    problems: &mut Problems<'_>,
+    ppath: &str,
+    name: &str,
+    p: RawAttestationPolicy,
+) -> Option<Arc<rego::RegoPolicy>> {
+    for (key, present) in [
+        ("configMapRef", p.config_map_ref.is_some()),
+        ("remote", p.remote.is_some()),
+        ("url", p.url.is_some()),
+        ("sha256sum", p.sha256sum.is_some()),
+        ("fetchConfigMap", p.fetch_config_map.is_some()),
+    ] {
+        if present {
+            problems.push(
+                &format!("{ppath}.{key}"),
+                "only inline policies ('data') are supported: signgate fetches nothing at load time",
+            );
+        }
+    }
+    for (key, on, why) in [
+        (
+            "fetchConfigFile",
+            p.fetch_config_file,
+            "signgate does not fetch image configurations for a condition",
+        ),
+        (
+            "includeSpec",
+            p.include_spec,
+            "there is no Kubernetes resource at a registry",
+        ),
+        (
+            "includeObjectMeta",
+            p.include_object_meta,
+            "there is no Kubernetes resource at a registry",
+        ),
+        (
+            "includeTypeMeta",
+            p.include_type_meta,
+            "there is no Kubernetes resource at a registry",
+        ),
+    ] {
+        if on == Some(true) {
+            problems.push(&format!("{ppath}.{key}"), why);
+        }
+    }
+    match (p.type_.as_str(), p.data) {
+        ("rego", Some(data)) => match rego::RegoPolicy::compile(name, &data) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                problems.push(&format!("{ppath}.data"), e);
+                None
+            }
+        },
+        ("rego", None) => {
+            problems.push(&format!("{ppath}.data"), "the Rego policy text is required");
+            None
+        }
+        ("cue", _) => {
+            problems.push(
+                &format!("{ppath}.type"),
+                "CUE policies cannot be evaluated: there is no CUE implementation for Rust; write the condition in Rego ('type: rego', package sigstore, rule isCompliant)",
+            );
+            None
+        }
+        (other, _) => {
+            problems.push(
+                &format!("{ppath}.type"),
+                format!("'{other}' is not rego (or cue, which signgate cannot evaluate)"),
+            );
+            None
+        }
+    }
 }
 
 /// `registry/repository` of a `source[].oci`.

@@ -84,6 +84,8 @@ pub enum DenialCode {
     KeylessRejected,
     NoAttestation,
     AttestationPolicy,
+    /// `spec.policy` refused what the authorities established.
+    PolicyCondition,
     /// Signature material over its bounds, or unreadable.
     MaterialRefused,
     /// Labelled as signature material, and not.
@@ -93,7 +95,7 @@ pub enum DenialCode {
 
 impl DenialCode {
     #[cfg(test)]
-    const ALL: [DenialCode; 16] = [
+    const ALL: [DenialCode; 17] = [
         DenialCode::NoMatch,
         DenialCode::NoSignatures,
         DenialCode::UntrustedSignature,
@@ -107,6 +109,7 @@ impl DenialCode {
         DenialCode::KeylessRejected,
         DenialCode::NoAttestation,
         DenialCode::AttestationPolicy,
+        DenialCode::PolicyCondition,
         DenialCode::MaterialRefused,
         DenialCode::DisguisedArtifact,
         DenialCode::Internal,
@@ -128,6 +131,7 @@ impl DenialCode {
             DenialCode::KeylessRejected => "keyless-rejected",
             DenialCode::NoAttestation => "no-attestation",
             DenialCode::AttestationPolicy => "attestation-policy",
+            DenialCode::PolicyCondition => "policy-condition",
             DenialCode::MaterialRefused => "material-refused",
             DenialCode::DisguisedArtifact => "disguised-artifact",
             DenialCode::Internal => "internal",
@@ -155,6 +159,7 @@ impl From<&RejectReason> for DenialCode {
             }
             RejectReason::OtherImage(_) => DenialCode::OtherImage,
             RejectReason::Keyless(_) => DenialCode::KeylessRejected,
+            RejectReason::TransparencyLog(_) => DenialCode::UntrustedSignature,
             RejectReason::Identity(_) => DenialCode::WrongIdentity,
             RejectReason::NotApplicable(_) => DenialCode::NoSignatures,
         }

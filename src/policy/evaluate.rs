@@ -266,6 +266,7 @@ fn policies<'a>(
             policy,
             listed_by: false,
             authorities: Vec::new(),
+            condition: None,
         };
         let verdict = policy_verdict(policy, evidence, facts, depth, &mut record, trace);
         traces.push(record);
@@ -282,7 +283,7 @@ fn policies<'a>(
                     code,
                 )))
             }
-            Ok(PolicyVerdict::Signed(v)) => verified.push(v),
+            Ok(PolicyVerdict::Signed(v)) => verified.push(*v),
             Ok(PolicyVerdict::Static) => {
                 other.get_or_insert_with(|| {
                     Admission::exempt(

@@ -152,6 +152,7 @@ fn policy(name: &str, mode: Mode, authorities: Vec<Authority>) -> Policy {
         name: name.into(),
         mode,
         platform_manifests: PlatformManifests::Either,
+        condition: None,
         authorities,
         file: PathBuf::from("/p/policies.yaml"),
     }
@@ -846,4 +847,200 @@ fn the_judgement_asks_only_for_the_material_it_reaches() {
         let evaluation = evaluate(&applicable, &evidence, &facts);
         assert_eq!(evaluation.trace.missing, want, "{name}");
     }
+}
+
+/// `policy` with a `spec.policy` Rego condition.
+fn conditioned(mut p: Policy, rego: &str) -> Policy {
+    p.condition = Some(Arc::new(RegoPolicy::compile("spec.policy", rego).unwrap()));
+    p
+}
+
+/// Two of two: both named authorities must have passed.
+const BOTH: &str = "package sigstore\ndefault isCompliant = false\nisCompliant {\n  count(input.authorityMatches.good.signatures) > 0\n  input.authorityMatches.second\n}\n";
+
+#[test]
+fn a_policy_level_condition_judges_every_authority_and_decides() {
+    let (digest, layers) = signed_image();
+    let good = || verify("good", key("cosign.pub"));
+    let sig = |l: &Vec<SignatureLayer>| own(Want::Signature, found(l.clone()));
+    use Mode::{Enforce, Warn};
+    run_cases(
+        &digest,
+        vec![
+            Case {
+                name: "both authorities pass: the condition admits",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![good(), fixed("second", true)]),
+                    BOTH,
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Admit("authority 'good'", 0),
+            },
+            Case {
+                name: "one authority fails: the condition denies, the failure is a reason",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![good(), verify("second", key("cosign2.pub"))]),
+                    BOTH,
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Deny(
+                    DenialCode::PolicyCondition,
+                    Some("p"),
+                    false,
+                    "spec.policy is not satisfied by the authorities that passed: isCompliant is false; authority 'second' (key sha256:",
+                ),
+            },
+            Case {
+                name: "no authority passes: the condition is not evaluated",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![verify("good", key("cosign2.pub"))]),
+                    "package sigstore\nisCompliant = true\n",
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Deny(
+                    DenialCode::UntrustedSignature,
+                    Some("p"),
+                    false,
+                    "authority 'good' (key sha256:",
+                ),
+            },
+            Case {
+                name: "a condition that always holds admits on one authority",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![verify("bad", key("cosign2.pub")), good()]),
+                    "package sigstore\nisCompliant = true\n",
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Admit("authority 'good'", 0),
+            },
+            Case {
+                name: "a static pass alone, condition holds: static admission",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![fixed("second", true)]),
+                    "package sigstore\nisCompliant { input.authorityMatches.second.static }\n",
+                )],
+                materials: vec![],
+                want: Expect::Admit("static pass (policy 'p')", 0),
+            },
+            Case {
+                name: "the condition's error messages are the reason",
+                policies: vec![conditioned(
+                    policy("p", Enforce, vec![good()]),
+                    "package sigstore\nisCompliant[r] {\n  r := {\"result\": false, \"error\": \"two signers required\"}\n}\n",
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Deny(DenialCode::PolicyCondition, Some("p"), false, "two signers required"),
+            },
+            Case {
+                name: "warn mode: a failed condition admits with a warning",
+                policies: vec![conditioned(
+                    policy("p", Warn, vec![good(), fixed("no", false)]),
+                    BOTH,
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Admit("policy 'p' failed in warn mode", 1),
+            },
+            Case {
+                name: "the first passing authority does not end the search: missing material is fetched",
+                policies: vec![conditioned(
+                    policy(
+                        "p",
+                        Enforce,
+                        vec![good(), from(verify("second", key("cosign.pub")), "sigs.test", "sigs")],
+                    ),
+                    BOTH,
+                )],
+                materials: vec![sig(&layers)],
+                want: Expect::Deny(DenialCode::Internal, Some("p"), true, MISSING_MATERIAL),
+            },
+            Case {
+                name: "…and with it, both pass",
+                policies: vec![conditioned(
+                    policy(
+                        "p",
+                        Enforce,
+                        vec![good(), from(verify("second", key("cosign.pub")), "sigs.test", "sigs")],
+                    ),
+                    BOTH,
+                )],
+                materials: vec![
+                    sig(&layers),
+                    (source(SIGS, "sigs"), Want::Signature, found(layers.clone())),
+                ],
+                want: Expect::Admit("authority 'good'", 0),
+            },
+        ],
+    );
+}
+
+#[test]
+fn the_condition_input_is_policy_controllers_authority_matches_document() {
+    let (digest, layers) = signed_image();
+    let (signer, att_key) = signing_key(7);
+    let vuln = attestation(&signer, &digest, VULN, 2);
+    let mut att = verify("att", att_key);
+    att.name = "att".into();
+    let att = requiring(att, VULN, None);
+    let p = conditioned(
+        policy(
+            "p",
+            Mode::Enforce,
+            vec![
+                verify("good", key("cosign.pub")),
+                fixed("pass", true),
+                verify("bad", key("cosign2.pub")),
+                att,
+            ],
+        ),
+        "package sigstore\nisCompliant = true\n",
+    );
+    let repository: Repository = "app".parse().unwrap();
+    let facts = facts(&digest, &repository, false);
+    let applicable = Applicable::Policies(vec![&p]);
+    let evidence = Evidence {
+        materials: vec![
+            own(Want::Signature, found(layers.clone())),
+            own(Want::Attestation, found(vec![vuln.clone()])),
+        ],
+        ..Evidence::default()
+    };
+    let verdict = evaluate(&applicable, &evidence, &facts);
+    assert!(
+        matches!(verdict.decision, Decision::Admit { .. }),
+        "{:?}",
+        verdict.decision
+    );
+    let traces = verdict.trace.policies.as_ref().unwrap();
+    let condition = traces[0].condition.as_ref().unwrap();
+    // A key-signed signature has no certificate: only its id (the layer
+    // digest); the failing authority is absent.
+    assert_eq!(
+        condition.input,
+        serde_json::json!({"authorityMatches": {
+            "good": {"signatures": [{"id": layers[0].digest.hex()}]},
+            "pass": {"static": true},
+            "att": {"attestations": {"rule-0": [{
+                "id": vuln.digest.hex(),
+                "predicateType": VULN,
+                "digest": vuln.digest.as_str(),
+            }]}},
+        }})
+    );
+    assert_eq!(condition.outcome.as_ref().map(|v| v.compliant), Ok(true));
+    // `--explain` shows the same input and verdict.
+    let explained = crate::policy::explain::explanation(
+        "registry.test/app".into(),
+        &digest,
+        &explore(&applicable, &evidence, &facts).trace,
+    );
+    let text = explained.to_string();
+    assert!(
+        text.contains("every authority is judged, then spec.policy decides"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.policy (Rego over the authorities that passed): compliant"),
+        "{text}"
+    );
+    assert!(text.contains("\"pass\":{\"static\":true}"), "{text}");
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::evaluate::MISSING_MATERIAL;
 use super::judge::describe;
 use super::trace::{AuthorityTrace, LayerTrace, RuleOutcome, SourceTrace, Trace};
-use super::AuthorityKind;
+use super::{AuthorityKind, ConditionTrace};
 use crate::oci::Digest;
 
 /// Everything `--explain` prints.
@@ -30,6 +30,17 @@ pub struct PolicyReport {
     pub file: String,
     pub mode: String,
     pub authorities: Vec<AuthorityReport>,
+    /// `spec.policy`: its input and verdict (`None`: the policy has none).
+    pub condition: Option<ConditionReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConditionReport {
+    /// `compliant`, `NOT compliant: …`, `failed to evaluate: …`, or `not
+    /// evaluated: …`.
+    pub verdict: String,
+    /// The input document (`authorityMatches`), when it was evaluated.
+    pub input: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +75,11 @@ pub fn explanation(image: String, digest: &Digest, trace: &Trace<'_>) -> Explana
                 file: p.policy.file.display().to_string(),
                 mode: format!("{:?}", p.policy.mode).to_lowercase(),
                 authorities: p.authorities.iter().map(authority).collect(),
+                condition: p
+                    .policy
+                    .condition
+                    .as_ref()
+                    .map(|_| condition(p.condition.as_ref())),
             })
             .collect()
     });
@@ -71,6 +87,24 @@ pub fn explanation(image: String, digest: &Digest, trace: &Trace<'_>) -> Explana
         image,
         digest: digest.to_string(),
         policies,
+    }
+}
+
+fn condition(trace: Option<&ConditionTrace>) -> ConditionReport {
+    let Some(trace) = trace else {
+        return ConditionReport {
+            verdict: "not evaluated: no authority passed".into(),
+            input: None,
+        };
+    };
+    let verdict = match &trace.outcome {
+        Ok(v) if v.compliant => "compliant".to_owned(),
+        Ok(v) => format!("NOT compliant {:?}", v.messages),
+        Err(e) => format!("failed to evaluate: {e}"),
+    };
+    ConditionReport {
+        verdict,
+        input: Some(trace.input.clone()),
     }
 }
 
@@ -197,8 +231,15 @@ impl std::fmt::Display for Explanation {
         for p in policies {
             writeln!(
                 f,
-                "  policy '{}' ({}, mode {}): every policy must pass; any one authority suffices",
-                p.policy, p.file, p.mode
+                "  policy '{}' ({}, mode {}): every policy must pass; {}",
+                p.policy,
+                p.file,
+                p.mode,
+                if p.condition.is_some() {
+                    "every authority is judged, then spec.policy decides"
+                } else {
+                    "any one authority suffices"
+                }
             )?;
             for a in &p.authorities {
                 writeln!(f, "    authority '{}': {}", a.authority, a.requires)?;
@@ -223,6 +264,16 @@ impl std::fmt::Display for Explanation {
                     for c in &s.checks {
                         writeln!(f, "          {c}")?;
                     }
+                }
+            }
+            if let Some(c) = &p.condition {
+                writeln!(
+                    f,
+                    "    spec.policy (Rego over the authorities that passed): {}",
+                    c.verdict
+                )?;
+                if let Some(input) = &c.input {
+                    writeln!(f, "      input: {input}")?;
                 }
             }
         }

@@ -43,8 +43,9 @@ pub(super) struct RawSpec {
     pub mode: Option<String>,
     /// signgate's extension: which signatures admit a platform manifest.
     pub platform_manifests: Option<String>,
-    /// CUE/Rego policies (the attestation issue).
-    pub policy: Option<Value>,
+    /// A Rego condition over the authorities' results (policy-controller's
+    /// ClusterImagePolicy-level policy).
+    pub policy: Option<RawAttestationPolicy>,
     /// Kubernetes resource matching: meaningless at a registry.
     #[serde(rename = "match")]
     pub match_: Option<Value>,
@@ -137,6 +138,11 @@ pub(super) struct RawAttestationPolicy {
     pub url: Option<String>,
     pub sha256sum: Option<String>,
     pub fetch_config_map: Option<Value>,
+    /// `spec.policy` only (policy-controller's `Policy` type serves both).
+    pub fetch_config_file: Option<bool>,
+    pub include_spec: Option<bool>,
+    pub include_object_meta: Option<bool>,
+    pub include_type_meta: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -151,6 +151,11 @@ pub(super) fn attestations<'a>(
 pub(crate) fn describe(requirement: &Requirement) -> String {
     match requirement {
         Requirement::Key(key) => format!("key sha256:{}", key.id()),
+        Requirement::KeyWithLog(k) => format!(
+            "key sha256:{} with a transparency-log entry (trusted root '{}')",
+            k.key.id(),
+            k.root.name()
+        ),
         Requirement::Keyless(k) => format!(
             "keyless, {}: {}",
             match &k.trust {

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use regex::RegexSet;
 use serde_yaml_ng::Value;
 
-use super::authority::authority;
+use super::authority::{authority, rego_condition};
 use super::error::{PolicyError, PolicyErrors, Problems};
 use super::file::RawPolicy;
 use super::glob::{Glob, Registries};
@@ -224,13 +224,16 @@ fn validate(
             Err(e) => problems.push(&path, e),
         }
     }
-    if spec.policy.is_some() {
-        problems.push("spec.policy", "CUE/Rego policies are not supported yet");
-    }
+    // Evaluated over every authority's result (`condition`).
+    let condition = spec
+        .policy
+        .and_then(|p| rego_condition(problems, "spec.policy", "spec.policy", p));
+    // The strict side: applying the policy to every pull of its images
+    // denies at least what any resource selection would.
     if spec.match_.is_some() {
-        problems.push(
+        problems.warn(
             "spec.match",
-            "Kubernetes resource matching has no meaning at a registry",
+            "signgate applies this policy to every pull: resource selectors have no meaning at a registry",
         );
     }
     let mode = match spec.mode.as_deref() {
@@ -286,6 +289,7 @@ fn validate(
             mode,
             platform_manifests,
             authorities,
+            condition,
             file: problems.file.to_path_buf(),
         },
         globs,

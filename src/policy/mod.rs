@@ -11,10 +11,12 @@
 //! new one with a new revision, which is part of every decision-cache key.
 
 mod authority;
+mod condition;
 mod decision;
 pub mod evaluate;
 pub mod explain;
 pub mod trace;
+pub use condition::ConditionTrace;
 pub use decision::{Decision, DecisionTtls, Denial, DenialCode};
 #[cfg(test)]
 pub(crate) use judge::describe;
@@ -63,6 +65,8 @@ pub struct Policy {
     pub mode: Mode,
     pub platform_manifests: PlatformManifests,
     pub authorities: Vec<Authority>,
+    /// `spec.policy`: Rego over every authority's result (see `condition`).
+    pub condition: Option<Arc<rego::RegoPolicy>>,
     /// Where it was loaded from, for messages.
     pub file: PathBuf,
 }

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::verify::Requirement;
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDWeWCVKhSgxaA+jFTUcjhzKpEXNN\nRuvXZDUbVdg6X+Ts1mspXFWVJqRs7Gqb4u9srJr1ww+RbNxmEuwUKAsNaw==\n-----END PUBLIC KEY-----\n";
 
@@ -194,7 +195,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
         (
             policy("a", &["x/*"], PASS)
                 .replace("spec:\n", "spec:\n  policy: {type: cue, data: x}\n"),
-            "spec.policy: CUE/Rego policies are not supported yet",
+            "spec.policy.type: CUE policies cannot be evaluated",
         ),
         (
             policy("a", &["x/*"], PASS).replace("spec:\n", "spec:\n  mode: audit\n"),
@@ -478,4 +479,100 @@ fn identity_regexps_that_would_escape_their_anchors_are_load_errors() {
             );
         }
     }
+}
+
+#[test]
+fn spec_policy_loads_inline_rego_and_refuses_what_it_cannot_evaluate() {
+    let with = |block: &str| {
+        policy("p", &["x/*"], PASS).replace("spec:\n", &format!("spec:\n  policy:\n{block}"))
+    };
+    let s = set(
+        &[with(
+            "    type: rego\n    data: |\n      package sigstore\n      isCompliant = true\n",
+        )],
+        NoMatchPolicy::Deny,
+    );
+    assert!(s.policies()[0].condition.is_some());
+    let cases = [
+        ("    type: cue\n    data: 'x: 1'\n", "spec.policy.type: CUE policies cannot be evaluated"),
+        ("    type: rego\n", "spec.policy.data: the Rego policy text is required"),
+        ("    type: rego\n    remote: {url: https://x.test/p.rego}\n", "spec.policy.remote: only inline policies"),
+        ("    type: rego\n    configMapRef: {name: p}\n", "spec.policy.configMapRef: only inline policies"),
+        ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    includeSpec: true\n", "spec.policy.includeSpec: there is no Kubernetes resource"),
+        ("    type: rego\n    data: 'package sigstore\n\n      isCompliant = true'\n    fetchConfigFile: true\n", "spec.policy.fetchConfigFile: signgate does not fetch"),
+        ("    type: rego\n    data: 'package other\n\n      isCompliant = true'\n", "spec.policy.data: rego policy 'spec.policy': the module must declare `package sigstore`"),
+    ];
+    for (block, want) in cases {
+        let errors = errors(&with(block));
+        assert!(
+            errors.iter().any(|e| e.contains(want)),
+            "{block}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn spec_match_loads_with_a_warning_and_the_policy_applies_to_every_pull() {
+    let doc = policy("p", &["x/*"], PASS).replace(
+        "spec:\n",
+        "spec:\n  match:\n    - group: apps\n      version: v1\n      resource: deployments\n",
+    );
+    let s = set(&[doc], NoMatchPolicy::Deny);
+    assert!(
+        matches!(s.warnings(), [w] if w.to_string() == "/p/policies.yaml: document 1: spec.match: signgate applies this policy to every pull: resource selectors have no meaning at a registry"),
+        "{:?}",
+        s.warnings()
+    );
+    assert_eq!(names(&s, "x/app"), ["p"]);
+}
+
+#[test]
+fn a_key_authority_with_ctlog_requires_a_log_entry_unless_told_to_ignore_it() {
+    let key = |ctlog: &str| {
+        let indented: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+        format!("    - key:\n        data: |\n{indented}{ctlog}")
+    };
+    let kind = |ctlog: &str| {
+        let s = set(&[policy("p", &["x/*"], &key(ctlog))], NoMatchPolicy::Deny);
+        match &s.policies()[0].authorities[0].kind {
+            AuthorityKind::Verify(Requirement::Key(_)) => "key".to_owned(),
+            AuthorityKind::Verify(Requirement::KeyWithLog(k)) => {
+                format!("key+log {}", k.root.name())
+            }
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(kind(""), "key");
+    assert_eq!(
+        kind("      ctlog: {url: https://rekor.sigstore.dev}\n"),
+        "key+log public-good"
+    );
+    assert_eq!(
+        kind("      ctlog: {trustRootRef: public-good}\n"),
+        "key+log public-good"
+    );
+    assert_eq!(kind("      ctlog: {insecureIgnoreTlog: true}\n"), "key");
+    let unknown = errors(&policy(
+        "p",
+        &["x/*"],
+        &key("      ctlog: {trustRootRef: corp}\n"),
+    ));
+    assert!(
+        unknown
+            .iter()
+            .any(|e| e
+                .contains("spec.authorities[0].ctlog.trustRootRef: unknown trusted root 'corp'")),
+        "{unknown:?}"
+    );
+    let tsa = errors(&policy(
+        "p",
+        &["x/*"],
+        &key("      rfc3161timestamp: {trustRootRef: public-good}\n"),
+    ));
+    assert!(
+        tsa.iter().any(|e| e.contains(
+            "spec.authorities[0].rfc3161timestamp: timestamps are not supported on key authorities"
+        )),
+        "{tsa:?}"
+    );
 }

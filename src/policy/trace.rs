@@ -34,6 +34,8 @@ pub struct PolicyTrace<'a> {
     /// An admitted index lists this manifest, and the policy accepts that.
     pub listed_by: bool,
     pub authorities: Vec<AuthorityTrace<'a>>,
+    /// `spec.policy`: its input and verdict, when it was evaluated.
+    pub condition: Option<super::ConditionTrace>,
 }
 
 /// One authority of a policy.

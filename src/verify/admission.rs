@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::Statement;
+use super::{Signer, Statement};
 use crate::oci::Digest;
 
 /// A signature that verified for `digest`. Its fields are visible to
@@ -21,6 +21,8 @@ pub struct Verified {
     pub(super) docker_reference: Option<String>,
     pub(super) statement: Option<Statement>,
     pub(super) evidence: Option<Evidence>,
+    /// Who holds the certificate (keyless signatures only).
+    pub(super) identity: Option<Signer>,
 }
 
 /// How a keyless signature was anchored in time and in the log.
@@ -100,6 +102,11 @@ impl Verified {
 
     pub fn evidence(&self) -> Option<&Evidence> {
         self.evidence.as_ref()
+    }
+
+    /// The certificate holder of a keyless signature.
+    pub fn identity(&self) -> Option<&Signer> {
+        self.identity.as_ref()
     }
 }
 

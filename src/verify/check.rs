@@ -6,10 +6,11 @@ use base64::Engine as _;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::keyless::{self, LegacyContent};
+use super::keylog::{self, Signed};
 use super::payload::{self, PayloadError};
 use super::{
     match_identity, pki, statement, Evidence, Keyless, PublicKey, RejectReason, Requirement,
-    Statement, TrustSource, Verified, Want, COSIGN_SIGN_PREDICATE,
+    Signer, Statement, TrustSource, Verified, Want, COSIGN_SIGN_PREDICATE,
 };
 use crate::oci::{
     Digest, BUNDLE_MEDIA_TYPE_PREFIX, DSSE_ENVELOPE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
@@ -93,6 +94,7 @@ pub fn check(
         docker_reference: checked.docker_reference,
         statement: checked.statement,
         evidence: checked.evidence,
+        identity: checked.identity,
     })
 }
 
@@ -102,6 +104,8 @@ struct Checked {
     docker_reference: Option<String>,
     statement: Option<Statement>,
     evidence: Option<Evidence>,
+    /// The certificate's holder (keyless), for policy-level Rego.
+    identity: Option<Signer>,
 }
 
 /// A legacy `.sig` layer: a signature over cosign's simple-signing payload.
@@ -128,11 +132,26 @@ fn simple_signing(
         .map_err(|_| RejectReason::SignatureEncoding)?;
     // The payload's digest was checked when it was fetched; the signature
     // is over the payload bytes.
-    let (signer, evidence) = match requirement {
+    let (signer, evidence, identity) = match requirement {
         Requirement::Key(key) => {
             key.verify(&layer.payload, &signature)
                 .map_err(RejectReason::SignatureInvalid)?;
-            (format!("key sha256:{}", key.id()), None)
+            (format!("key sha256:{}", key.id()), None, None)
+        }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&layer.payload, &signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence = keylog::verify_legacy(
+                log,
+                &layer.annotations,
+                Signed::Message {
+                    payload: &layer.payload,
+                    signature: &signature_b64,
+                },
+                Artifact::from(layer.payload.as_ref()),
+            )?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence), None)
         }
         Requirement::Keyless(keyless) => legacy_keyless(
             keyless,
@@ -152,6 +171,7 @@ fn simple_signing(
         docker_reference,
         statement: None,
         evidence,
+        identity,
     })
 }
 
@@ -173,11 +193,25 @@ fn legacy_dsse(
         .map_err(|e| RejectReason::PayloadUnreadable(e.to_string()))?;
     let signature = envelope.signature.sig.as_bytes().to_vec();
     let pae = envelope.pae();
-    let (signer, evidence) = match requirement {
+    let (signer, evidence, identity) = match requirement {
         Requirement::Key(key) => {
             key.verify(&pae, &signature)
                 .map_err(RejectReason::SignatureInvalid)?;
-            (format!("key sha256:{}", key.id()), None)
+            (format!("key sha256:{}", key.id()), None, None)
+        }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&pae, &signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence = keylog::verify_legacy(
+                log,
+                &layer.annotations,
+                Signed::Dsse {
+                    envelope: &envelope_json,
+                },
+                Artifact::from(subject_hash(digest)?),
+            )?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence), None)
         }
         Requirement::Keyless(keyless) => legacy_keyless(
             keyless,
@@ -196,6 +230,7 @@ fn legacy_dsse(
         docker_reference: None,
         statement: Some(statement),
         evidence,
+        identity,
     })
 }
 
@@ -235,11 +270,19 @@ fn bundle(
     }
     let pae = envelope.pae();
     let signature = envelope.signature.sig.as_bytes();
-    let (signer, evidence) = match requirement {
+    let (signer, evidence, identity) = match requirement {
         Requirement::Key(key) => {
             key.verify(&pae, signature)
                 .map_err(RejectReason::SignatureInvalid)?;
-            (format!("key sha256:{}", key.id()), None)
+            (format!("key sha256:{}", key.id()), None, None)
+        }
+        Requirement::KeyWithLog(log) => {
+            log.key
+                .verify(&pae, signature)
+                .map_err(RejectReason::SignatureInvalid)?;
+            let evidence =
+                keylog::verify_bundle(log, &bundle, Artifact::from(subject_hash(digest)?))?;
+            (format!("key sha256:{}", log.key.id()), Some(evidence), None)
         }
         Requirement::Keyless(keyless) => {
             let entries = bundle.verification_material.tlog_entries.len();
@@ -267,7 +310,7 @@ fn bundle(
                 }
             };
             match_identity(&keyless.identities, &signer).map_err(RejectReason::Identity)?;
-            (signer.describe(), evidence)
+            (signer.describe(), evidence, Some(signer))
         }
     };
     Ok(Checked {
@@ -275,6 +318,7 @@ fn bundle(
         docker_reference: None,
         statement: Some(claimed),
         evidence,
+        identity,
     })
 }
 
@@ -288,7 +332,7 @@ fn legacy_keyless(
     artifact: Artifact<'_>,
     message: &[u8],
     signature: &[u8],
-) -> Result<(String, Option<Evidence>), RejectReason> {
+) -> Result<(String, Option<Evidence>, Option<Signer>), RejectReason> {
     let certificate = layer
         .annotations
         .get(keyless::CERTIFICATE_ANNOTATION)
@@ -333,7 +377,7 @@ fn legacy_keyless(
         ),
     };
     match_identity(&keyless.identities, &signer).map_err(RejectReason::Identity)?;
-    Ok((signer.describe(), evidence))
+    Ok((signer.describe(), evidence, Some(signer)))
 }
 
 /// The image digest as the artifact an in-toto subject must name.

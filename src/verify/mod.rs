@@ -19,6 +19,7 @@ mod der;
 mod identity;
 mod key;
 pub mod keyless;
+mod keylog;
 mod payload;
 mod pki;
 mod reject;
@@ -33,6 +34,7 @@ pub use check::{check, verify_attestations, verify_signature, verify_with_key};
 pub use identity::{check_any as match_identity, Claim, Identity, Matcher, Signer, CLAIM_KEYS};
 pub use key::PublicKey;
 pub use keyless::Strictness;
+pub use keylog::KeyLog;
 pub use payload::COSIGN_SIGNATURE_TYPE;
 pub use reject::RejectReason;
 pub use statement::{Statement, COSIGN_SIGN_PREDICATE};
@@ -44,6 +46,9 @@ pub enum Requirement {
     /// Signed by this key (cosign `--key`). Like `cosign verify
     /// --insecure-ignore-tlog`, no log entry is required.
     Key(PublicKey),
+    /// Signed by this key, with a Rekor entry for that signature verified
+    /// against the root's log keys (a key authority with `ctlog`).
+    KeyWithLog(KeyLog),
     /// A certificate for one of these identities.
     Keyless(Keyless),
 }

@@ -22,6 +22,9 @@ pub enum RejectReason {
     OtherImage(String),
     /// A keyless check failed (chain, SCT, SET, log entry…).
     Keyless(String),
+    /// A key authority with `ctlog`: the signature's log entry is missing,
+    /// does not verify, or describes another signature or key.
+    TransparencyLog(String),
     /// The signature verified, but the certificate is someone else's.
     Identity(String),
 }
@@ -44,6 +47,9 @@ impl fmt::Display for RejectReason {
             ),
             RejectReason::OtherImage(d) => write!(f, "signature is for another image ({d})"),
             RejectReason::Keyless(e) => write!(f, "keyless signature rejected: {e}"),
+            RejectReason::TransparencyLog(e) => {
+                write!(f, "transparency-log entry rejected: {e}")
+            }
             RejectReason::Identity(e) => write!(f, "signed by someone else: {e}"),
             RejectReason::NotApplicable(e) => write!(f, "not applicable: {e}"),
         }

@@ -27,6 +27,7 @@ mod gate;
 mod head_denials;
 mod hostile;
 mod hostile_export;
+mod key_tlog;
 mod keyless;
 mod lifecycle;
 mod mirror;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::{Depth, Evidence, Need, Source, SubjectFacts, MISSING_MATERIAL};
 use crate::oci::RegistryName;
+use crate::policy::condition::{self, Matched};
 use crate::policy::judge::{attestations, describe, rejected, rejects};
 use crate::policy::trace::{AuthorityTrace, LayerTrace, PolicyTrace, SourceTrace, Trace};
 use crate::policy::{Authority, AuthorityKind, DenialCode, PlatformManifests, Policy};
@@ -13,7 +14,7 @@ use crate::verify::{self, Admission, Verified, Want};
 
 /// One policy's verdict.
 pub(super) enum PolicyVerdict {
-    Signed(Verified),
+    Signed(Box<Verified>),
     Static,
     ListedBy(Admission),
     Failed(Vec<String>, DenialCode),
@@ -68,6 +69,10 @@ pub(super) fn policy_verdict<'a>(
     trace: &mut Trace<'a>,
 ) -> Result<PolicyVerdict, Transient> {
     let exhaustive = depth == Depth::Everything;
+    // With `spec.policy`, every authority is judged and every passing one
+    // recorded (policy-controller's semantics); the condition decides.
+    let collect = policy.condition.is_some();
+    let mut matches: Vec<(&str, Matched<'_>)> = Vec::new();
     let mut outcome: Option<Result<PolicyVerdict, Transient>> = None;
     if policy.platform_manifests != PlatformManifests::Child {
         if let Some(index) = &evidence.listed_by {
@@ -75,6 +80,7 @@ pub(super) fn policy_verdict<'a>(
             outcome = Some(Ok(PolicyVerdict::ListedBy(index.clone())));
         }
     }
+    let mut first_verified: Option<Verified> = None;
     let mut reasons = Vec::new();
     // The code of the first failure names the denial in metrics.
     let mut code: Option<DenialCode> = None;
@@ -95,7 +101,11 @@ pub(super) fn policy_verdict<'a>(
         };
         let requirement = match &authority.kind {
             AuthorityKind::Static { pass: true, .. } => {
-                outcome.get_or_insert(Ok(PolicyVerdict::Static));
+                if collect {
+                    matches.push((authority.name.as_str(), Matched::Static));
+                } else {
+                    outcome.get_or_insert(Ok(PolicyVerdict::Static));
+                }
                 record.authorities.push(at);
                 continue;
             }
@@ -175,7 +185,7 @@ pub(super) fn policy_verdict<'a>(
             let mut layers = Vec::new();
             for layer in &discovered.layers {
                 let result = verify::check(facts.digest, layer, &authority.name, requirement, want);
-                let stop = want == Want::Signature && result.is_ok() && !exhaustive;
+                let stop = want == Want::Signature && result.is_ok() && !exhaustive && !collect;
                 layers.push(LayerTrace {
                     layer,
                     result,
@@ -198,6 +208,13 @@ pub(super) fn policy_verdict<'a>(
                 Some(attestations(&mut layers, authority, exhaustive))
             };
             trace.verifications.push(started.elapsed());
+            // One entry per authority: its first source that passes.
+            if collect
+                && matches!(verdict, Some(Ok(_)))
+                && !matches.iter().any(|(n, _)| *n == authority.name)
+            {
+                matches.push((authority.name.as_str(), matched(authority, want, &layers)));
+            }
             at.sources.push(SourceTrace::Found {
                 looked_at: &discovered.looked_at,
                 layers,
@@ -213,7 +230,11 @@ pub(super) fn policy_verdict<'a>(
                     ),
                 ),
                 Some(Ok(v)) => {
-                    outcome.get_or_insert(Ok(PolicyVerdict::Signed(v)));
+                    if collect {
+                        first_verified.get_or_insert(v);
+                    } else {
+                        outcome.get_or_insert(Ok(PolicyVerdict::Signed(Box::new(v))));
+                    }
                 }
                 Some(Err((why, first_code))) => fail(
                     &outcome,
@@ -231,10 +252,64 @@ pub(super) fn policy_verdict<'a>(
         }
         record.authorities.push(at);
     }
+    if outcome.is_none() && collect && !matches.is_empty() {
+        let input = condition::input(&matches);
+        record.condition = condition::evaluate(policy, input);
+        let verdict = record.condition.as_ref().map(|c| &c.outcome);
+        return Ok(match verdict {
+            Some(Ok(v)) if v.compliant => match first_verified {
+                Some(v) => PolicyVerdict::Signed(Box::new(v)),
+                None => PolicyVerdict::Static,
+            },
+            Some(Ok(v)) => {
+                let mut why = vec![format!(
+                    "spec.policy is not satisfied by the authorities that passed{}",
+                    if v.messages.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", v.messages.join("; "))
+                    }
+                )];
+                why.extend(reasons);
+                PolicyVerdict::Failed(why, DenialCode::PolicyCondition)
+            }
+            Some(Err(e)) => {
+                let mut why = vec![format!("spec.policy could not be evaluated: {e}")];
+                why.extend(reasons);
+                PolicyVerdict::Failed(why, DenialCode::PolicyCondition)
+            }
+            None => PolicyVerdict::Failed(reasons, DenialCode::Internal),
+        });
+    }
     outcome.unwrap_or_else(|| {
         Ok(PolicyVerdict::Failed(
             reasons,
             code.unwrap_or(DenialCode::Internal),
         ))
     })
+}
+
+/// What a passing authority contributes to `spec.policy`'s input: every
+/// verified signature, or per rule every verified attestation of its type.
+fn matched<'a>(authority: &'a Authority, want: Want, layers: &[LayerTrace<'a>]) -> Matched<'a> {
+    let ok = || layers.iter().filter_map(|l| l.result.as_ref().ok());
+    match want {
+        Want::Signature => Matched::Signatures(ok().cloned().collect()),
+        Want::Attestation => Matched::Attestations(
+            authority
+                .attestations
+                .iter()
+                .map(|rule| {
+                    let of_type = ok()
+                        .filter(|v| {
+                            v.statement()
+                                .is_some_and(|s| s.predicate_type == rule.predicate_type)
+                        })
+                        .cloned()
+                        .collect();
+                    (rule.name.as_str(), of_type)
+                })
+                .collect(),
+        ),
+    }
 }

@@ -168,6 +168,22 @@ impl LegacyLayer {
     }
 }
 
+/// What the Rekor entry of a key-signed `.sig` logs
+/// ([`Signer::sign_legacy_key`]).
+#[derive(Clone, Debug)]
+pub(crate) enum KeyEntry {
+    /// This payload's hash, this signature, this key.
+    Honest,
+    /// The hash of another payload.
+    OtherHash,
+    /// Another public key (PEM).
+    OtherKey(String),
+    /// A signature over another payload.
+    OtherSignature,
+    /// Honest, with the SET removed from the annotation.
+    NoSet,
+}
+
 /// A Fulcio-style leaf and the private key that goes with it.
 pub(crate) struct Signer {
     /// The leaf certificate (PEM).
@@ -530,6 +546,71 @@ impl Signer {
         }
     }
 
+    /// A legacy `.sig` layer as `cosign sign --key` writes it with a Rekor
+    /// upload: the signature annotation and the RekorBundle, whose
+    /// `hashedrekord` 0.0.1 body logs the PEM public key (no certificate).
+    /// `entry` chooses what the log is told; every variant gets a valid
+    /// SET over the body it logs (the hostile cases no honest Rekor makes).
+    pub(crate) fn sign_legacy_key(
+        &self,
+        log: &TestSigstore,
+        image_digest: &str,
+        docker_reference: &str,
+        entry: KeyEntry,
+    ) -> LegacyLayer {
+        let payload = simple_signing_payload(image_digest, docker_reference);
+        let sig_b64 = B64.encode(sign_der(&self.key, &payload));
+        let (hash, logged_sig, key_pem) = match &entry {
+            KeyEntry::OtherHash => (
+                Sha256::digest(b"another payload").to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
+            KeyEntry::OtherKey(pem) => (
+                Sha256::digest(&payload).to_vec(),
+                sig_b64.clone(),
+                pem.clone(),
+            ),
+            KeyEntry::OtherSignature => (
+                Sha256::digest(&payload).to_vec(),
+                B64.encode(sign_der(&self.key, b"another payload")),
+                self.public_pem(),
+            ),
+            KeyEntry::Honest | KeyEntry::NoSet => (
+                Sha256::digest(&payload).to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
+        };
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex::encode(hash)}},
+                "signature": {
+                    "content": logged_sig,
+                    "publicKey": {"content": B64.encode(key_pem)},
+                },
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let mut rekor: Value = serde_json::from_str(&log.rekor_bundle(&logged)).unwrap();
+        if matches!(entry, KeyEntry::NoSet) {
+            rekor
+                .as_object_mut()
+                .unwrap()
+                .remove("SignedEntryTimestamp");
+        }
+        LegacyLayer {
+            media_type: SIMPLE_SIGNING.to_owned(),
+            payload,
+            annotations: BTreeMap::from([
+                (ANN_SIGNATURE.to_owned(), sig_b64),
+                (ANN_BUNDLE.to_owned(), rekor.to_string()),
+            ]),
+        }
+    }
+
     /// A legacy cosign `.att` layer: the DSSE envelope over `statement`
     /// (payloadType in-toto; the blob is the key-sorted compact envelope
     /// with `keyid: ""`, as cosign writes it), logged as a `dsse` 0.0.1
@@ -596,6 +677,121 @@ impl Signer {
             "dsseEnvelope": envelope,
         });
         serde_json::to_string(&bundle).unwrap()
+    }
+
+    /// A legacy `.att` layer as `cosign attest --key` with a log upload
+    /// writes it: the DSSE envelope over `statement`, logged as a `dsse`
+    /// 0.0.1 entry whose verifier is the PEM public key (`other_key`
+    /// logs that one instead, with a valid SET); annotations signature
+    /// `""`, bundle, and `predicateType`.
+    pub(crate) fn attest_legacy_key(
+        &self,
+        log: &TestSigstore,
+        statement: &Value,
+        other_key: Option<&str>,
+    ) -> LegacyLayer {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
+        let envelope = canonical(&json!({
+            "payloadType": IN_TOTO,
+            "payload": B64.encode(&payload),
+            "signatures": [{"keyid": "", "sig": sig_b64}],
+        }));
+        let verifier = other_key.map_or_else(|| self.public_pem(), str::to_owned);
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope.as_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
+                "signatures": [{"signature": sig_b64, "verifier": B64.encode(verifier)}],
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let mut annotations = BTreeMap::from([
+            (ANN_SIGNATURE.to_owned(), String::new()),
+            (ANN_BUNDLE.to_owned(), log.rekor_bundle(&logged)),
+        ]);
+        if let Some(p) = statement["predicateType"].as_str() {
+            annotations.insert("predicateType".to_owned(), p.to_owned());
+        }
+        LegacyLayer {
+            media_type: DSSE_ENVELOPE.to_owned(),
+            payload: envelope.into_bytes(),
+            annotations,
+        }
+    }
+
+    /// A cosign v3 bundle as `cosign sign --key` with a log upload writes
+    /// it: `publicKey` material, the DSSE envelope over `statement`, one
+    /// `dsse` 0.0.1 entry whose verifier is the PEM public key, with SET,
+    /// inclusion proof and checkpoint. `entry` chooses what the log is told
+    /// (a valid SET over it either way); `NoSet` here means no entry at all.
+    pub(crate) fn bundle_v03_key(
+        &self,
+        log: &TestSigstore,
+        statement: &Value,
+        entry: KeyEntry,
+    ) -> String {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig_b64 = B64.encode(sign_der(&self.key, &pae(IN_TOTO, &payload)));
+        let envelope = json!({
+            "payload": B64.encode(&payload),
+            "payloadType": IN_TOTO,
+            "signatures": [{"sig": sig_b64}],
+        });
+        let compact = canonical(&envelope);
+        let (logged_payload, logged_sig, verifier) = match &entry {
+            KeyEntry::OtherHash => (
+                b"another payload".to_vec(),
+                sig_b64.clone(),
+                self.public_pem(),
+            ),
+            KeyEntry::OtherKey(pem) => (payload.clone(), sig_b64.clone(), pem.clone()),
+            KeyEntry::OtherSignature => (
+                payload.clone(),
+                B64.encode(sign_der(&self.key, b"another payload")),
+                self.public_pem(),
+            ),
+            KeyEntry::Honest | KeyEntry::NoSet => {
+                (payload.clone(), sig_b64.clone(), self.public_pem())
+            }
+        };
+        let body = canonical(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(compact.as_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&logged_payload))},
+                "signatures": [{"signature": logged_sig, "verifier": B64.encode(verifier)}],
+            },
+        }));
+        let logged = log.append(body.as_bytes());
+        let entries = if matches!(entry, KeyEntry::NoSet) {
+            json!([])
+        } else {
+            json!([{
+                "logIndex": logged.global_index.to_string(),
+                "logId": {"keyId": B64.encode(log.rekor_log_id())},
+                "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                "integratedTime": logged.integrated_time.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": logged.set_b64},
+                "inclusionProof": {
+                    "logIndex": logged.local_index.to_string(),
+                    "rootHash": B64.encode(logged.root),
+                    "treeSize": logged.tree_size.to_string(),
+                    "hashes": logged.proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+                    "checkpoint": {"envelope": logged.checkpoint},
+                },
+                "canonicalizedBody": logged.body_b64,
+            }])
+        };
+        serde_json::to_string(&json!({
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": entries},
+            "dsseEnvelope": envelope,
+        }))
+        .unwrap()
     }
 
     /// The leaf's public key (PKIX PEM).
