@@ -17,6 +17,10 @@ pub(super) struct RawPolicy {
     pub kind: String,
     pub metadata: RawMetadata,
     pub spec: RawSpec,
+    /// What a cluster reports back (`kubectl get -o yaml`): accepted, so
+    /// exported objects load; it decides nothing.
+    #[allow(dead_code)]
+    pub status: Option<Value>,
 }
 
 /// Kubernetes metadata: only `name` is used; the rest is accepted so

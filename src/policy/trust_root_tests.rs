@@ -200,3 +200,12 @@ fn a_document_replacing_a_configured_root_says_so() {
         ["TrustRoot 'public-good' replaces the trusted root 'public-good' (embedded) of the same name"]
     );
 }
+
+#[test]
+fn objects_exported_from_a_cluster_load_with_their_status() {
+    let status = "status:\n  conditions:\n  - type: Ready\n    status: \"True\"\n";
+    let policy = format!("{}{status}", keyless_policy("corp"));
+    let root = format!("{}{status}", keys_doc("corp"));
+    let set = load(&[policy, root], &super::trust_root::no_tuf).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.policies().len(), 1);
+}
