@@ -556,6 +556,7 @@ mod keyless_legacy {
             strictness: Strictness {
                 sct: true,
                 tlog: false,
+                timestamp: false,
             },
         });
         let r = verify_signature(&digest, &[missing], "k", &lax).unwrap_err();
@@ -620,6 +621,7 @@ mod private_pki {
             strictness: Strictness {
                 sct: false,
                 tlog: false,
+                timestamp: false,
             },
         })
     }
