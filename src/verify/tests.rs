@@ -303,6 +303,7 @@ fn keys_that_are_not_public_keys_are_refused() {
 }
 
 mod anchors;
+mod claims;
 mod trust_detail;
 
 mod keyless_legacy {
