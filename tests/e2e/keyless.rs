@@ -109,7 +109,7 @@ fn sbom(digest: &str) -> Value {
 /// manifest by digest, and an index under the tag `sha256-<hex>`. The index
 /// entries claim `application/vnd.oci.empty.v1+json` (as ghcr.io shows
 /// them): signgate must recognise bundles by their layer media type.
-async fn push_referrers(
+pub(crate) async fn push_referrers(
     url: String,
     repo: String,
     subject: String,

@@ -24,6 +24,7 @@ mod deploy;
 mod disguise;
 mod enforce;
 mod gate;
+mod github_attest;
 mod head_denials;
 mod hostile;
 mod hostile_export;
