@@ -133,6 +133,8 @@ fn world() -> &'static World {
             "gh/no-timestamp",
             "gh/foreign-entry",
             "gh/legacy",
+            "gh/expired-leaf",
+            "ghl/legacy",
             "gho/right-owner-id",
             "gho/wrong-owner-id",
         ] {
@@ -143,6 +145,10 @@ fn world() -> &'static World {
         // Same workflow path, another owner account: a renamed or
         // re-registered organisation name.
         let usurper = github_leaf(&ca, WORKFLOW, "acme-corp", "666");
+        // A leaf whose ten minutes ended twenty minutes before the timestamp.
+        let mut expired_id = LeafIdentity::uri(WORKFLOW, GITHUB_ISSUER);
+        expired_id.not_before_offset_secs = -1800;
+        let expired = ca.issue(&expired_id);
         let url = registry.url();
         let mut referrers: Vec<(&'static str, String)> = Vec::new();
         let d = |r: &str| images[r].clone();
@@ -171,6 +177,10 @@ fn world() -> &'static World {
             token[at] ^= 0x01;
             referrers.push(("gh/forged-token", bundle(&good, &envelope, &[token])));
         }
+        referrers.push((
+            "gh/expired-leaf",
+            timestamped(&expired, "gh/expired-leaf", &tsa),
+        ));
         referrers.push((
             "gh/wrong-owner",
             timestamped(&mallory, "gh/wrong-owner", &tsa),
@@ -201,20 +211,23 @@ fn world() -> &'static World {
             "gho/wrong-owner-id",
             timestamped(&usurper, "gho/wrong-owner-id", &tsa),
         ));
-        // A legacy `.att` with a timestamp and no Rekor bundle: valid, but
-        // not in the format the policy names.
-        let mut legacy = good.attest_legacy(&ca, &provenance(&d("gh/legacy")));
-        legacy.annotations.remove(ANN_BUNDLE);
-        let sig = {
+        // A legacy `.att` with a timestamp and no Rekor bundle: valid
+        // (ghl/, no signatureFormat), but not in the format the chart's
+        // authority names (gh/).
+        let legacy_att = |repo: &str| {
+            let mut legacy = good.attest_legacy(&ca, &provenance(&d(repo)));
+            legacy.annotations.remove(ANN_BUNDLE);
             let env: Value = serde_json::from_slice(&legacy.payload).unwrap();
-            B64.decode(env["signatures"][0]["sig"].as_str().unwrap())
-                .unwrap()
+            let sig = B64
+                .decode(env["signatures"][0]["sig"].as_str().unwrap())
+                .unwrap();
+            legacy.annotations.insert(
+                RFC3161_ANNOTATION.to_owned(),
+                json!({"SignedRFC3161Timestamp": B64.encode(tsa.timestamp(&sig))}).to_string(),
+            );
+            (repo.to_owned(), d(repo), legacy)
         };
-        legacy.annotations.insert(
-            RFC3161_ANNOTATION.to_owned(),
-            json!({"SignedRFC3161Timestamp": B64.encode(tsa.timestamp(&sig))}).to_string(),
-        );
-        let legacy_digest = d("gh/legacy");
+        let legacy = vec![legacy_att("gh/legacy"), legacy_att("ghl/legacy")];
         block_on({
             let url = url.clone();
             let images = images.clone();
@@ -228,7 +241,9 @@ fn world() -> &'static World {
                     )
                     .await;
                 }
-                push_legacy(&url, "gh/legacy", &legacy_digest, "att", &[legacy]).await;
+                for (repo, digest, layer) in legacy {
+                    push_legacy(&url, &repo, &digest, "att", &[layer]).await;
+                }
             }
         });
         World {
@@ -263,7 +278,8 @@ fn chart_github_authority() -> serde_yaml_ng::Value {
 use serde::Deserialize as _;
 
 /// signgate with the chart's github authority for `registry.test/gh/**`,
-/// and the same with an owner-ID claim for `registry.test/gho/**`.
+/// the same without `signatureFormat` for `registry.test/ghl/**`, and with
+/// an owner-ID claim for `registry.test/gho/**`.
 fn gate() -> Signgate {
     let w = world();
     let dir = tempfile::tempdir().unwrap().keep();
@@ -287,6 +303,16 @@ fn gate() -> Signgate {
     std::fs::write(
         policies.join("github.yaml"),
         policy("github-policy", "registry.test/gh/**", github),
+    )
+    .unwrap();
+    let mut any_format = chart_github_authority();
+    any_format
+        .as_mapping_mut()
+        .unwrap()
+        .remove("signatureFormat");
+    std::fs::write(
+        policies.join("github-any-format.yaml"),
+        policy("github-any-format", "registry.test/ghl/**", any_format),
     )
     .unwrap();
     std::fs::write(
@@ -319,9 +345,10 @@ async fn github_timestamp_only_attestations_are_enforced() {
         ("gh/forged-imprint", &["timestamp"]),
         ("gh/forged-token", &["timestamp"]),
         ("gh/wrong-owner", &["subject", "does not match"]),
+        ("gh/expired-leaf", &["expired"]),
         ("gh/no-timestamp", &["no RFC 3161 timestamp"]),
         ("gh/foreign-entry", &["log"]),
-        ("gh/legacy", &["no valid attestation", "1 layer"]),
+        ("gh/legacy", &["no attestation among 1 layer(s) found"]),
     ];
     let mut failures = Vec::new();
     for (repo, needles) in cases {
@@ -349,5 +376,35 @@ async fn a_source_repository_owner_id_claim_admits_only_that_owner() {
     assert!(
         m.contains("claim sourceRepositoryOwnerIdentifier is '666'"),
         "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signature_format_decides_which_layers_count_and_explain_says_so() {
+    let w = world();
+    let sg = gate();
+    // The legacy timestamp-only `.att` verifies where both formats count.
+    let ok = pull(&sg, "ghl/legacy", "v1").await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(
+        ok.header("docker-content-digest"),
+        Some(w.images["ghl/legacy"].as_str())
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signgate"))
+        .args([
+            "verify",
+            "--explain",
+            "--config",
+            sg.dir.path().join("signgate.yaml").to_str().unwrap(),
+            "registry.test/gh/legacy:v1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("signatureFormat bundle: only sigstore bundles")
+            && text.contains("the authority's signatureFormat is bundle"),
+        "{text}"
     );
 }
