@@ -72,7 +72,10 @@ pub fn verify_bundle(
 ) -> Result<(Signer, Evidence), RejectReason> {
     let material = &bundle.verification_material;
     let entries = material.tlog_entries.len();
-    let timestamps = material.timestamp_verification_data.rfc3161_timestamps.len();
+    let timestamps = material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .len();
     if strictness.timestamp && timestamps == 0 {
         return Err(RejectReason::Keyless(
             "no RFC 3161 timestamp: the authority (rfc3161timestamp) takes the signing time from a verified timestamp".into(),

@@ -60,17 +60,61 @@ impl Tsa {
         let root_subject = format!("/O=signgate/CN={name}-root");
         let subject = format!("/O=signgate/CN={name}");
         for args in [
-            &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"][..],
             &[
-                "req", "-x509", "-new", "-key", "root.key", "-subj", &root_subject, "-days",
-                "3650", "-out", "root.pem", "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "root.key",
+            ][..],
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "root.key",
+                "-subj",
+                &root_subject,
+                "-days",
+                "3650",
+                "-out",
+                "root.pem",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
             ],
-            &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tsa.key"],
-            &["req", "-new", "-key", "tsa.key", "-subj", &subject, "-out", "tsa.csr"],
             &[
-                "x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey", "root.key",
-                "-set_serial", "2", "-days", "365", "-extfile", "ext.cnf", "-out", "tsa.pem",
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "tsa.key",
+            ],
+            &[
+                "req", "-new", "-key", "tsa.key", "-subj", &subject, "-out", "tsa.csr",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-set_serial",
+                "2",
+                "-days",
+                "365",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "tsa.pem",
             ],
         ] {
             openssl(d, args);
@@ -97,13 +141,27 @@ impl Tsa {
         std::fs::write(self.path(&data_file), data).unwrap();
         openssl(
             self.dir.path(),
-            &["ts", "-query", "-data", &data_file, "-sha256", "-cert", "-out", &query],
+            &[
+                "ts", "-query", "-data", &data_file, "-sha256", "-cert", "-out", &query,
+            ],
         );
         openssl(
             self.dir.path(),
             &[
-                "ts", "-reply", "-queryfile", &query, "-inkey", "tsa.key", "-signer", "tsa.pem",
-                "-chain", "root.pem", "-config", "tsa.cnf", "-out", &reply,
+                "ts",
+                "-reply",
+                "-queryfile",
+                &query,
+                "-inkey",
+                "tsa.key",
+                "-signer",
+                "tsa.pem",
+                "-chain",
+                "root.pem",
+                "-config",
+                "tsa.cnf",
+                "-out",
+                &reply,
             ],
         );
         std::fs::read(self.path(&reply)).unwrap()
