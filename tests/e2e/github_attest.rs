@@ -285,14 +285,13 @@ fn gate() -> Signgate {
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(dir.join("acme-github.json"), &w.trusted_root).unwrap();
     let policy = |name: &str, glob: &str, authority: serde_yaml_ng::Value| {
-        let doc = serde_yaml_ng::to_string(&serde_json::json!({
+        serde_yaml_ng::to_string(&serde_json::json!({
             "apiVersion": "policy.sigstore.dev/v1alpha1",
             "kind": "ClusterImagePolicy",
             "metadata": {"name": name},
             "spec": {"images": [{"glob": glob}], "authorities": [authority]},
         }))
-        .unwrap();
-        doc
+        .unwrap()
     };
     let github = chart_github_authority();
     let mut pinned = github.clone();
