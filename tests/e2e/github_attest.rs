@@ -44,6 +44,8 @@ struct World {
     registry: Registry,
     images: std::collections::BTreeMap<&'static str, String>,
     trusted_root: String,
+    /// Fulcio intermediate + root (PEM), for cosign.
+    fulcio_chain: String,
     _tsas: Vec<Tsa>,
 }
 
@@ -250,6 +252,7 @@ fn world() -> &'static World {
             registry,
             images,
             trusted_root: serde_json::to_string_pretty(&root).unwrap(),
+            fulcio_chain: ca.ca_chain_pem(),
             _tsas: vec![tsa, retired],
         }
     })
@@ -406,4 +409,69 @@ async fn signature_format_decides_which_layers_count_and_explain_says_so() {
             && text.contains("the authority's signatureFormat is bundle"),
         "{text}"
     );
+}
+
+/// The reference verdict: the real cosign 2.5, offline, with the same
+/// trusted root (`--trusted-root`; `SIGSTORE_ROOT_FILE` and
+/// `SIGSTORE_TSA_CERTIFICATE_FILE` keep it from contacting TUF), no log
+/// and no SCT, timestamps required (`--use-signed-timestamps`): it admits
+/// and denies what signgate admits and denies.
+#[tokio::test(flavor = "multi_thread")]
+async fn cosign_verify_attestation_agrees_offline() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, &w.trusted_root).unwrap();
+    let chain = dir.path().join("fulcio-chain.pem");
+    std::fs::write(&chain, &w.fulcio_chain).unwrap();
+    let tsa_chain = dir.path().join("tsa-chain.pem");
+    std::fs::write(&tsa_chain, w._tsas[0].chain_pem()).unwrap();
+    let host = w.registry.url().trim_start_matches("http://").to_owned();
+    let verify = |repo: &str| {
+        crate::support::cosign::cosign_with(
+            dir.path(),
+            &[
+                "verify-attestation",
+                "--new-bundle-format",
+                "--allow-http-registry",
+                "--trusted-root",
+                root.to_str().unwrap(),
+                "--insecure-ignore-tlog",
+                "--insecure-ignore-sct",
+                "--use-signed-timestamps",
+                "--certificate-oidc-issuer",
+                GITHUB_ISSUER,
+                "--certificate-identity-regexp",
+                "^https://github.com/acme-corp/.*/\\.github/workflows/.*$",
+                "--type",
+                SLSA_V1,
+                &format!("{host}/{repo}@{}", w.images[repo]),
+            ],
+            &[
+                ("SIGSTORE_ROOT_FILE", chain.to_str().unwrap()),
+                ("SIGSTORE_TSA_CERTIFICATE_FILE", tsa_chain.to_str().unwrap()),
+            ],
+        )
+    };
+    let (ok, out) = verify("gh/allowed");
+    assert!(ok, "cosign refuses what signgate admits: {out}");
+    let mut disagree = Vec::new();
+    for repo in [
+        "gh/outside-validity",
+        "gh/forged-imprint",
+        "gh/forged-token",
+        "gh/wrong-owner",
+        "gh/no-timestamp",
+        "gh/expired-leaf",
+    ] {
+        let (ok, out) = verify(repo);
+        if ok {
+            disagree.push(format!("{repo}: cosign admits what signgate denies: {out}"));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+    // `--insecure-ignore-tlog` makes cosign skip an entry present; signgate
+    // still verifies it (gh/foreign-entry is denied above). Logged only.
+    let (ok, _) = verify("gh/foreign-entry");
+    eprintln!("cosign on gh/foreign-entry (untrusted log entry): admitted={ok}");
 }

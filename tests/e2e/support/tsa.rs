@@ -167,6 +167,15 @@ impl Tsa {
         std::fs::read(self.path(&reply)).unwrap()
     }
 
+    /// TSA certificate then root (PEM): cosign's
+    /// `--timestamp-certificate-chain`.
+    pub(crate) fn chain_pem(&self) -> String {
+        ["tsa.pem", "root.pem"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.path(f)).unwrap())
+            .collect()
+    }
+
     /// TSA certificate then root (DER).
     pub(crate) fn chain_der(&self) -> Vec<Vec<u8>> {
         ["tsa.pem", "root.pem"]
