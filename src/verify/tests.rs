@@ -412,6 +412,46 @@ mod keyless_legacy {
         assert!(verify_signature(&digest, &layers, "k", &requirement(ids)).is_ok());
     }
 
+    /// `rfc3161timestamp`: a verified timestamp is required even where a
+    /// Rekor entry would give the time, and the chain-only path of
+    /// `insecureIgnoreTlog` does not stand in for it.
+    #[test]
+    fn a_timestamp_only_authority_requires_a_timestamp() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let with = |tlog: bool| {
+            Requirement::Keyless(Keyless {
+                trust: TrustSource::Sigstore(pinned_root()),
+                identities: vec![exact(SUBJECT, ISSUER)],
+                strictness: Strictness {
+                    sct: true,
+                    tlog,
+                    timestamp: true,
+                },
+            })
+        };
+        assert!(verify_signature(
+            &digest,
+            &layers,
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)])
+        )
+        .is_ok());
+        let r = verify_signature(&digest, &layers, "k", &with(true)).unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("no RFC 3161 timestamp")),
+            "{r:?}"
+        );
+        let mut bare = layers[0].clone();
+        bare.annotations.remove("dev.sigstore.cosign/bundle");
+        for tlog in [true, false] {
+            let r = verify_signature(&digest, &[bare.clone()], "k", &with(tlog)).unwrap_err();
+            assert!(
+                matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("no Rekor bundle and no RFC 3161 timestamp annotation")),
+                "{r:?}"
+            );
+        }
+    }
+
     #[test]
     fn claims_must_be_present_and_equal() {
         let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
