@@ -242,13 +242,7 @@ fn bundle(
             (format!("key sha256:{}", key.id()), None)
         }
         Requirement::Keyless(keyless) => {
-            let entries = bundle.verification_material.tlog_entries.len();
-            let strict = keyless.strictness;
-            if entries > 1 || (entries == 0 && strict.tlog && !strict.timestamp) {
-                return Err(RejectReason::Keyless(format!(
-                    "bundle has {entries} transparency-log entries; exactly one is required"
-                )));
-            }
+            keyless::check_entries(&bundle, keyless.strictness)?;
             let (signer, evidence) = match &keyless.trust {
                 TrustSource::Sigstore(root) => {
                     let (signer, evidence) = keyless::verify_bundle(

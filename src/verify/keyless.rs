@@ -122,6 +122,44 @@ pub fn verify_bundle(
     Ok((signer, evidence))
 }
 
+/// At most this many log entries are read from one bundle (sigstore-go's
+/// bound).
+const MAX_TLOG_ENTRIES: usize = 32;
+
+/// The log entries a bundle may carry: none only where no log is required,
+/// at most [`MAX_TLOG_ENTRIES`], none listed twice (a repeated entry would
+/// count twice towards a threshold). `sigstore-verify` then checks that
+/// every entry describes this signature and that every entry verifies: a
+/// threshold of all of them, so at least one (policy-controller's default);
+/// an entry that cannot be verified (a log the root does not know) denies,
+/// where sigstore-go would skip it.
+pub fn check_entries(bundle: &Bundle, strictness: Strictness) -> Result<(), RejectReason> {
+    let entries = &bundle.verification_material.tlog_entries;
+    let refuse = |m: String| Err(RejectReason::Keyless(m));
+    if entries.is_empty() && strictness.tlog && !strictness.timestamp {
+        return refuse("bundle has no transparency-log entry; one is required".into());
+    }
+    if entries.len() > MAX_TLOG_ENTRIES {
+        return refuse(format!(
+            "bundle has {} transparency-log entries; at most {MAX_TLOG_ENTRIES} are read",
+            entries.len()
+        ));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let twice = entries
+            .iter()
+            .skip(i + 1)
+            .any(|f| f.log_id.key_id == e.log_id.key_id && f.log_index == e.log_index);
+        if twice {
+            return refuse(format!(
+                "bundle lists transparency-log entry {} twice",
+                e.log_index.as_i64()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A legacy layer as a sigstore bundle v0.1 (with its Rekor entry), or why
 /// it cannot be one. Without a Rekor bundle annotation: `None`, unless
 /// `timestamp_only` and it carries an RFC 3161 timestamp annotation — then

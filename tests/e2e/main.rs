@@ -37,5 +37,6 @@ mod pull;
 mod sigstore_ca;
 mod store;
 mod strict_json;
+mod tlog_entries;
 mod tls;
 mod tls_serve;
