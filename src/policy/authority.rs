@@ -8,7 +8,9 @@ use super::error::Problems;
 use super::file::{RawAttestation, RawAttestationPolicy, RawAuthority, RawKey, RawTlog};
 use super::keyless::keyless_requirement;
 use super::load::KeyFiles;
-use super::{predicate, rego, AttestationRule, Authority, AuthorityKind, SignatureSource};
+use super::{
+    predicate, rego, AttestationRule, Authority, AuthorityKind, SignatureFormat, SignatureSource,
+};
 use crate::verify::trust::TrustRoots;
 use crate::verify::{KeyLog, PublicKey, Requirement};
 
@@ -115,11 +117,30 @@ pub(super) fn authority(
         );
     }
     let attestations = attestation_rules(problems, path, raw.attestations);
+    let signature_format = match raw.signature_format.as_deref() {
+        None => None,
+        Some("legacy") => Some(SignatureFormat::Legacy),
+        Some("bundle") => Some(SignatureFormat::Bundle),
+        Some(other) => {
+            problems.push(
+                &format!("{path}.signatureFormat"),
+                format!("'{other}' is not legacy or bundle"),
+            );
+            None
+        }
+    };
+    if signature_format.is_some() && matches!(kind, AuthorityKind::Static { .. }) {
+        problems.push(
+            &format!("{path}.signatureFormat"),
+            "a static authority reads no signatures",
+        );
+    }
     Some(Authority {
         name,
         kind,
         sources,
         attestations,
+        signature_format,
     })
 }
 

@@ -115,6 +115,7 @@ fn verify(name: &str, key: PublicKey) -> Authority {
         kind: AuthorityKind::Verify(Requirement::Key(key)),
         sources: Vec::new(),
         attestations: Vec::new(),
+        signature_format: None,
     }
 }
 
@@ -144,6 +145,7 @@ fn fixed(name: &str, pass: bool) -> Authority {
         },
         sources: Vec::new(),
         attestations: Vec::new(),
+        signature_format: None,
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::evaluate::MISSING_MATERIAL;
 use super::judge::describe;
 use super::trace::{AuthorityTrace, LayerTrace, RuleOutcome, SourceTrace, Trace};
-use super::{AuthorityKind, ConditionTrace};
+use super::{AuthorityKind, ConditionTrace, SignatureFormat};
 use crate::oci::Digest;
 
 /// Everything `--explain` prints.
@@ -133,6 +133,16 @@ fn authority(at: &AuthorityTrace<'_>) -> AuthorityReport {
         AuthorityKind::Verify(r) => r,
     };
     report.requires = describe(requirement);
+    if let Some(format) = authority.signature_format {
+        report.notes.push(format!(
+            "signatureFormat {}: only {} count",
+            format.as_str(),
+            match format {
+                SignatureFormat::Bundle => "sigstore bundles (referrers, cosign v3)",
+                SignatureFormat::Legacy => "legacy .sig/.att layers",
+            }
+        ));
+    }
     for registry in &at.unconfigured {
         report.notes.push(format!(
             "signature source registry '{registry}' is not a configured upstream"

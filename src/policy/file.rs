@@ -76,6 +76,8 @@ pub(super) struct RawAuthority {
     #[serde(default)]
     pub attestations: Vec<RawAttestation>,
     pub rfc3161timestamp: Option<RawTimestamp>,
+    /// `legacy` or `bundle`: which signature format counts.
+    pub signature_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

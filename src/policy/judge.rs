@@ -157,10 +157,15 @@ pub(crate) fn describe(requirement: &Requirement) -> String {
             k.root.name()
         ),
         Requirement::Keyless(k) => format!(
-            "keyless, {}: {}",
+            "keyless, {}{}: {}",
             match &k.trust {
                 verify::TrustSource::Sigstore(root) => format!("trusted root '{}'", root.name()),
                 verify::TrustSource::PrivateCa(_) => "private CA".to_owned(),
+            },
+            if k.strictness.timestamp {
+                ", signing time from an RFC 3161 timestamp"
+            } else {
+                ""
             },
             k.identities
                 .iter()

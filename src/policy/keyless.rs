@@ -90,6 +90,7 @@ pub(super) fn keyless_requirement(
     let strictness = Strictness {
         sct: !raw.insecure_ignore_sct.unwrap_or(false),
         tlog: !ignore_tlog,
+        timestamp: timestamp.is_some(),
     };
     // One trusted root serves Fulcio, Rekor and the TSA; policy-controller
     // lets each name its own, signgate requires them to agree.
@@ -122,6 +123,12 @@ pub(super) fn keyless_requirement(
                 "a private CA has no transparency log or trusted root: drop trustRootRef",
             );
         }
+        if timestamp.is_some() {
+            problems.push(
+                &format!("{path}.rfc3161timestamp"),
+                "a private CA has no timestamp authorities: rfc3161timestamp needs a trusted root",
+            );
+        }
         let pem = read_key(problems, &format!("{kpath}.ca-cert"), ca, files)?;
         match PrivateCa::from_pem(&pem) {
             Ok(ca) => TrustSource::PrivateCa(Arc::new(ca)),
@@ -152,6 +159,7 @@ pub(super) fn keyless_requirement(
         TrustSource::PrivateCa(_) => Strictness {
             sct: false,
             tlog: false,
+            timestamp: false,
         },
         TrustSource::Sigstore(_) => strictness,
     };

@@ -98,6 +98,36 @@ pub struct Authority {
     /// Attestations this authority must have signed. As in policy-controller,
     /// an authority with attestations is satisfied by them alone.
     pub attestations: Vec<AttestationRule>,
+    /// Which signature formats count (`signatureFormat`); `None`: both.
+    pub signature_format: Option<SignatureFormat>,
+}
+
+/// policy-controller's `signatureFormat`: signgate discovers both formats,
+/// and an authority that names one lets only that one count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureFormat {
+    /// Legacy cosign `.sig`/`.att` layers (simple signing, DSSE).
+    Legacy,
+    /// Sigstore bundles (OCI referrers, cosign v3).
+    Bundle,
+}
+
+impl SignatureFormat {
+    /// Whether a layer of `media_type` is in this format.
+    pub fn admits(self, media_type: &str) -> bool {
+        let bundle = media_type.starts_with(crate::oci::BUNDLE_MEDIA_TYPE_PREFIX);
+        match self {
+            SignatureFormat::Bundle => bundle,
+            SignatureFormat::Legacy => !bundle,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureFormat::Legacy => "legacy",
+            SignatureFormat::Bundle => "bundle",
+        }
+    }
 }
 
 #[derive(Debug)]

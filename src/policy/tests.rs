@@ -576,3 +576,54 @@ fn a_key_authority_with_ctlog_requires_a_log_entry_unless_told_to_ignore_it() {
         "{tsa:?}"
     );
 }
+
+/// policy-controller's authority fields for GitHub's chart:
+/// `signatureFormat`, `keyless.url`, `ctlog.url` and
+/// `rfc3161timestamp.trustRootRef` load; the timestamp sets the keyless
+/// strictness; a bad format or a timestamp on a private CA is refused.
+#[test]
+fn signature_format_urls_and_timestamps_load_with_their_meaning() {
+    let github = "    - name: github\n      keyless:\n        url: https://fulcio.githubapp.com\n        insecureIgnoreSCT: true\n        identities:\n          - issuer: https://token.actions.githubusercontent.com\n            subjectRegExp: https://github.com/acme-corp/.*\n      rfc3161timestamp: {trustRootRef: public-good}\n      signatureFormat: bundle\n    - name: public-good\n      keyless:\n        identities: [{issuer: i, subject: s}]\n      ctlog: {url: https://rekor.sigstore.dev}\n      signatureFormat: legacy\n    - name: both\n      keyless:\n        identities: [{issuer: i, subject: s}]\n";
+    let s = set(
+        &[policy("gh", &["ghcr.io/acme-corp/**"], github)],
+        NoMatchPolicy::Deny,
+    );
+    let a = &s.policies()[0].authorities;
+    let strictness = |i: usize| match &a[i].kind {
+        AuthorityKind::Verify(crate::verify::Requirement::Keyless(k)) => k.strictness,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(a[0].signature_format, Some(SignatureFormat::Bundle));
+    assert_eq!(a[1].signature_format, Some(SignatureFormat::Legacy));
+    assert_eq!(a[2].signature_format, None);
+    let (ts, plain) = (strictness(0), strictness(1));
+    assert!(ts.timestamp && ts.tlog && !ts.sct, "{ts:?}");
+    assert!(!plain.timestamp && plain.tlog && plain.sct, "{plain:?}");
+    assert!(SignatureFormat::Bundle.admits("application/vnd.dev.sigstore.bundle.v0.3+json"));
+    assert!(!SignatureFormat::Bundle.admits("application/vnd.dsse.envelope.v1+json"));
+    assert!(SignatureFormat::Legacy.admits("application/vnd.dev.cosign.simplesigning.v1+json"));
+    assert!(!SignatureFormat::Legacy.admits("application/vnd.dev.sigstore.bundle+json;version=0.3"));
+
+    let errs = errors(&policy(
+        "a",
+        &["x/*"],
+        "    - keyless:\n        identities: [{issuer: i, subject: s}]\n      signatureFormat: cosign\n",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .contains("spec.authorities[0].signatureFormat: 'cosign' is not legacy or bundle")),
+        "{errs:?}"
+    );
+    let ca = format!(
+        "    - keyless:\n        ca-cert:\n          data: |\n{}        identities: [{{subject: s}}]\n      rfc3161timestamp: {{}}\n",
+        KEY.lines().map(|l| format!("            {l}\n")).collect::<String>()
+    );
+    let errs = errors(&policy("a", &["x/*"], &ca));
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "spec.authorities[0].rfc3161timestamp: a private CA has no timestamp authorities"
+        )),
+        "{errs:?}"
+    );
+}

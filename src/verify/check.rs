@@ -285,12 +285,7 @@ fn bundle(
             (format!("key sha256:{}", log.key.id()), Some(evidence), None)
         }
         Requirement::Keyless(keyless) => {
-            let entries = bundle.verification_material.tlog_entries.len();
-            if entries > 1 || (entries == 0 && keyless.strictness.tlog) {
-                return Err(RejectReason::Keyless(format!(
-                    "bundle has {entries} transparency-log entries; exactly one is required"
-                )));
-            }
+            keyless::check_entries(&bundle, keyless.strictness)?;
             let (signer, evidence) = match &keyless.trust {
                 TrustSource::Sigstore(root) => {
                     let (signer, evidence) = keyless::verify_bundle(
@@ -344,11 +339,20 @@ fn legacy_keyless(
         .get(keyless::CHAIN_ANNOTATION)
         .map(String::as_str);
     let (signer, evidence) = match &keyless.trust {
-        TrustSource::Sigstore(root) => match keyless::legacy_bundle(&layer.annotations, content)? {
+        TrustSource::Sigstore(root) => match keyless::legacy_bundle(
+            &layer.annotations,
+            content,
+            keyless.strictness.timestamp,
+        )? {
             Some(bundle) => {
                 let (signer, evidence) =
                     keyless::verify_bundle(root, artifact, &bundle, keyless.strictness)?;
                 (signer, Some(evidence))
+            }
+            None if keyless.strictness.timestamp => {
+                return Err(RejectReason::Keyless(
+                    "no Rekor bundle and no RFC 3161 timestamp annotation: the authority (rfc3161timestamp) requires a verified timestamp".into(),
+                ))
             }
             // `insecureIgnoreTlog`: the chain now, and the SCT unless
             // `insecureIgnoreSCT` too.

@@ -68,16 +68,28 @@ pub enum Claim {
     SourceRepositoryIdentifier,
     /// OID .1.16.
     SourceRepositoryOwnerUri,
+    /// OID .1.17: the owner's immutable ID (survives renames).
+    SourceRepositoryOwnerIdentifier,
     /// OID .1.18.
     BuildConfigUri,
+    /// OID .1.19.
+    BuildConfigDigest,
     /// OID .1.20.
     BuildTrigger,
+    /// OID .1.21: the run's URL.
+    RunInvocationUri,
     /// OID .1.22.
     SourceRepositoryVisibility,
+    /// OID .1.23: the deployment environment the job declared.
+    DeploymentEnvironment,
+    /// OID .1.24: the token's raw `sub`.
+    TokenSubject,
 }
 
 /// Every claim key a policy may use, with its meaning.
-pub const CLAIM_KEYS: [(&str, Claim); 16] = [
+/// Keys follow Fulcio's oid-info.md names (and cosign's
+/// `--certificate-github-workflow-*` flags for .1.2–.1.6).
+pub const CLAIM_KEYS: [(&str, Claim); 21] = [
     ("githubWorkflowRepository", Claim::GithubWorkflowRepository),
     ("githubWorkflowRef", Claim::GithubWorkflowRef),
     ("githubWorkflowTrigger", Claim::GithubWorkflowTrigger),
@@ -94,12 +106,20 @@ pub const CLAIM_KEYS: [(&str, Claim); 16] = [
         Claim::SourceRepositoryIdentifier,
     ),
     ("sourceRepositoryOwnerURI", Claim::SourceRepositoryOwnerUri),
+    (
+        "sourceRepositoryOwnerIdentifier",
+        Claim::SourceRepositoryOwnerIdentifier,
+    ),
     ("buildConfigURI", Claim::BuildConfigUri),
+    ("buildConfigDigest", Claim::BuildConfigDigest),
     ("buildTrigger", Claim::BuildTrigger),
+    ("runInvocationURI", Claim::RunInvocationUri),
     (
         "sourceRepositoryVisibility",
         Claim::SourceRepositoryVisibility,
     ),
+    ("deploymentEnvironment", Claim::DeploymentEnvironment),
+    ("tokenSubject", Claim::TokenSubject),
 ];
 
 /// What a verified certificate says about its holder.
@@ -259,12 +279,20 @@ impl Signer {
                 Claim::SourceRepositoryOwnerUri,
                 &c.source_repository_owner_uri,
             ),
+            (
+                Claim::SourceRepositoryOwnerIdentifier,
+                &c.source_repository_owner_identifier,
+            ),
             (Claim::BuildConfigUri, &c.build_config_uri),
+            (Claim::BuildConfigDigest, &c.build_config_digest),
             (Claim::BuildTrigger, &c.build_trigger),
+            (Claim::RunInvocationUri, &c.run_invocation_uri),
             (
                 Claim::SourceRepositoryVisibility,
                 &c.source_repository_visibility_at_signing,
             ),
+            (Claim::DeploymentEnvironment, &c.deployment_environment),
+            (Claim::TokenSubject, &c.token_subject),
         ];
         Signer {
             subject: info.identity.as_ref().map(|s| s.as_str().to_owned()),

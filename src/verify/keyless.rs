@@ -31,8 +31,14 @@ const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 pub struct Strictness {
     /// Verify the certificate's embedded SCT (`insecureIgnoreSCT` clears it).
     pub sct: bool,
-    /// Require a transparency-log entry (`ctlog.insecureIgnoreTlog` clears it).
+    /// Require a transparency-log entry (`ctlog.insecureIgnoreTlog` clears
+    /// it), and verify the entries present.
     pub tlog: bool,
+    /// The signing time comes from a verified RFC 3161 timestamp
+    /// (`rfc3161timestamp`): at least one is required, and a log entry is
+    /// not (GitHub's private instance has no log); entries present are
+    /// still verified unless `tlog` is cleared.
+    pub timestamp: bool,
 }
 
 impl Default for Strictness {
@@ -40,6 +46,7 @@ impl Default for Strictness {
         Strictness {
             sct: true,
             tlog: true,
+            timestamp: false,
         }
     }
 }
@@ -63,11 +70,25 @@ pub fn verify_bundle(
     bundle: &Bundle,
     strictness: Strictness,
 ) -> Result<(Signer, Evidence), RejectReason> {
+    let material = &bundle.verification_material;
+    let entries = material.tlog_entries.len();
+    let timestamps = material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .len();
+    if strictness.timestamp && timestamps == 0 {
+        return Err(RejectReason::Keyless(
+            "no RFC 3161 timestamp: the authority (rfc3161timestamp) takes the signing time from a verified timestamp".into(),
+        ));
+    }
     let mut policy = VerificationPolicy::any_identity();
     if !strictness.sct {
         policy = policy.skip_sct();
     }
-    if !strictness.tlog {
+    // Timestamp-only: no entry is needed, but an entry present must verify
+    // (`sigstore-verify` checks every entry's consistency with the
+    // signature either way, and every timestamp present).
+    if !strictness.tlog || (strictness.timestamp && entries == 0) {
         policy = policy.skip_tlog_unsafe();
     }
     let result = root
@@ -78,10 +99,15 @@ pub fn verify_bundle(
         .certificate()
         .ok_or_else(|| RejectReason::Keyless("bundle has no certificate".into()))?;
     let signer = Signer::from_certificate(certificate);
-    let entry = bundle.verification_material.tlog_entries.first();
+    let entry = material.tlog_entries.first();
+    // With no SET time, the earliest verified timestamp (every one was
+    // checked against the certificate's validity).
+    let time = result
+        .integrated_time()
+        .or_else(|| result.verified_timestamps().iter().min().copied());
     let evidence = Evidence {
         log_index: entry.map(|e| e.log_index.as_i64()),
-        time: result.integrated_time().map(|t| t.as_second()),
+        time: time.map(|t| t.as_second()),
         time_source: if result.integrated_time().is_some() {
             "transparency log (SET)"
         } else if !result.verified_timestamps().is_empty() {
@@ -96,11 +122,52 @@ pub fn verify_bundle(
     Ok((signer, evidence))
 }
 
-/// A legacy layer as a sigstore bundle v0.1, or why it cannot be one.
-/// `None` when it carries no Rekor bundle annotation.
+/// At most this many log entries are read from one bundle (sigstore-go's
+/// bound).
+const MAX_TLOG_ENTRIES: usize = 32;
+
+/// The log entries a bundle may carry: none only where no log is required,
+/// at most [`MAX_TLOG_ENTRIES`], none listed twice (a repeated entry would
+/// count twice towards a threshold). `sigstore-verify` then checks that
+/// every entry describes this signature and that every entry verifies: a
+/// threshold of all of them, so at least one (policy-controller's default);
+/// an entry that cannot be verified (a log the root does not know) denies,
+/// where sigstore-go would skip it.
+pub fn check_entries(bundle: &Bundle, strictness: Strictness) -> Result<(), RejectReason> {
+    let entries = &bundle.verification_material.tlog_entries;
+    let refuse = |m: String| Err(RejectReason::Keyless(m));
+    if entries.is_empty() && strictness.tlog && !strictness.timestamp {
+        return refuse("bundle has no transparency-log entry; one is required".into());
+    }
+    if entries.len() > MAX_TLOG_ENTRIES {
+        return refuse(format!(
+            "bundle has {} transparency-log entries; at most {MAX_TLOG_ENTRIES} are read",
+            entries.len()
+        ));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let twice = entries
+            .iter()
+            .skip(i + 1)
+            .any(|f| f.log_id.key_id == e.log_id.key_id && f.log_index == e.log_index);
+        if twice {
+            return refuse(format!(
+                "bundle lists transparency-log entry {} twice",
+                e.log_index.as_i64()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A legacy layer as a sigstore bundle v0.1 (with its Rekor entry), or why
+/// it cannot be one. Without a Rekor bundle annotation: `None`, unless
+/// `timestamp_only` and it carries an RFC 3161 timestamp annotation — then
+/// a v0.2 bundle with no log entry (v0.1 requires one).
 pub fn legacy_bundle(
     annotations: &std::collections::BTreeMap<String, String>,
     content: LegacyContent<'_>,
+    timestamp_only: bool,
 ) -> Result<Option<Bundle>, RejectReason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let keyless = |m: &str| RejectReason::Keyless(m.to_owned());
@@ -111,9 +178,59 @@ pub fn legacy_bundle(
         .next()
         .and_then(Result::ok)
         .ok_or_else(|| keyless("certificate annotation is not a PEM certificate"))?;
-    let Some(rekor) = annotations.get(BUNDLE_ANNOTATION) else {
-        return Ok(None);
+    let material = match annotations.get(BUNDLE_ANNOTATION) {
+        Some(rekor) => rekor_material(rekor, &content)?,
+        None if timestamp_only && annotations.contains_key(RFC3161_ANNOTATION) => json!({}),
+        None => return Ok(None),
     };
+    let version = if material.get("tlogEntries").is_some() {
+        "0.1"
+    } else {
+        "0.2"
+    };
+    let mut material = material;
+    if let Some(material) = material.as_object_mut() {
+        material.insert(
+            "x509CertificateChain".into(),
+            json!({"certificates": [{"rawBytes": b64.encode(leaf.as_ref())}]}),
+        );
+    }
+    if let Some(ts) = annotations.get(RFC3161_ANNOTATION) {
+        let ts: Value = serde_json::from_str(ts)
+            .map_err(|_| keyless("the RFC 3161 timestamp annotation is not JSON"))?;
+        if let Some(material) = material.as_object_mut() {
+            material.insert(
+                "timestampVerificationData".into(),
+                json!({"rfc3161Timestamps": [{"signedTimestamp": ts.get("SignedRFC3161Timestamp")}]}),
+            );
+        }
+    }
+    let (key, signed) = match content {
+        LegacyContent::Message { payload, signature } => {
+            let digest = Digest::sha256_of(payload);
+            let digest = hex::decode(digest.hex()).unwrap_or_default();
+            let signed = json!({
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
+                "signature": signature,
+            });
+            ("messageSignature", signed)
+        }
+        LegacyContent::Dsse { envelope } => ("dsseEnvelope", envelope.clone()),
+    };
+    let bundle = json!({
+        "mediaType": format!("application/vnd.dev.sigstore.bundle+json;version={version}"),
+        "verificationMaterial": material,
+        key: signed,
+    });
+    Bundle::from_json(&bundle.to_string())
+        .map(Some)
+        .map_err(|e| keyless(&format!("not a valid bundle: {e}")))
+}
+
+/// The `tlogEntries` of a legacy layer's Rekor bundle annotation.
+fn rekor_material(rekor: &str, content: &LegacyContent<'_>) -> Result<Value, RejectReason> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let keyless = |m: &str| RejectReason::Keyless(m.to_owned());
     let rekor: Value = serde_json::from_str(rekor)
         .map_err(|_| keyless("the Rekor bundle annotation is not JSON"))?;
     let entry = |key: &str| rekor.get("Payload").and_then(|p| p.get(key));
@@ -156,8 +273,7 @@ pub fn legacy_bundle(
     ) else {
         return Err(keyless("the Rekor bundle lacks logIndex or integratedTime"));
     };
-    let mut material = json!({
-        "x509CertificateChain": {"certificates": [{"rawBytes": b64.encode(leaf.as_ref())}]},
+    Ok(json!({
         "tlogEntries": [{
             "logIndex": log_index.to_string(),
             "logId": {"keyId": b64.encode(log_id)},
@@ -166,35 +282,5 @@ pub fn legacy_bundle(
             "inclusionPromise": {"signedEntryTimestamp": rekor.get("SignedEntryTimestamp")},
             "canonicalizedBody": body,
         }],
-    });
-    if let Some(ts) = annotations.get(RFC3161_ANNOTATION) {
-        let ts: Value = serde_json::from_str(ts)
-            .map_err(|_| keyless("the RFC 3161 timestamp annotation is not JSON"))?;
-        if let Some(material) = material.as_object_mut() {
-            material.insert(
-                "timestampVerificationData".into(),
-                json!({"rfc3161Timestamps": [{"signedTimestamp": ts.get("SignedRFC3161Timestamp")}]}),
-            );
-        }
-    }
-    let (key, signed) = match content {
-        LegacyContent::Message { payload, signature } => {
-            let digest = Digest::sha256_of(payload);
-            let digest = hex::decode(digest.hex()).unwrap_or_default();
-            let signed = json!({
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
-                "signature": signature,
-            });
-            ("messageSignature", signed)
-        }
-        LegacyContent::Dsse { envelope } => ("dsseEnvelope", envelope.clone()),
-    };
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": material,
-        key: signed,
-    });
-    Bundle::from_json(&bundle.to_string())
-        .map(Some)
-        .map_err(|e| keyless(&format!("not a valid bundle: {e}")))
+    }))
 }

@@ -303,6 +303,7 @@ fn keys_that_are_not_public_keys_are_refused() {
 }
 
 mod anchors;
+mod claims;
 mod key_tlog;
 mod trust_detail;
 
@@ -410,6 +411,46 @@ mod keyless_legacy {
         // Any one of several identities suffices.
         let ids = vec![exact("eve@example.com", ISSUER), exact(SUBJECT, ISSUER)];
         assert!(verify_signature(&digest, &layers, "k", &requirement(ids)).is_ok());
+    }
+
+    /// `rfc3161timestamp`: a verified timestamp is required even where a
+    /// Rekor entry would give the time, and the chain-only path of
+    /// `insecureIgnoreTlog` does not stand in for it.
+    #[test]
+    fn a_timestamp_only_authority_requires_a_timestamp() {
+        let (digest, layers) = image("dir-img-cosign-fulcio-rekor-valid");
+        let with = |tlog: bool| {
+            Requirement::Keyless(Keyless {
+                trust: TrustSource::Sigstore(pinned_root()),
+                identities: vec![exact(SUBJECT, ISSUER)],
+                strictness: Strictness {
+                    sct: true,
+                    tlog,
+                    timestamp: true,
+                },
+            })
+        };
+        assert!(verify_signature(
+            &digest,
+            &layers,
+            "k",
+            &requirement(vec![exact(SUBJECT, ISSUER)])
+        )
+        .is_ok());
+        let r = verify_signature(&digest, &layers, "k", &with(true)).unwrap_err();
+        assert!(
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("no RFC 3161 timestamp")),
+            "{r:?}"
+        );
+        let mut bare = layers[0].clone();
+        bare.annotations.remove("dev.sigstore.cosign/bundle");
+        for tlog in [true, false] {
+            let r = verify_signature(&digest, &[bare.clone()], "k", &with(tlog)).unwrap_err();
+            assert!(
+                matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("no Rekor bundle and no RFC 3161 timestamp annotation")),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]
@@ -557,6 +598,7 @@ mod keyless_legacy {
             strictness: Strictness {
                 sct: true,
                 tlog: false,
+                timestamp: false,
             },
         });
         let r = verify_signature(&digest, &[missing], "k", &lax).unwrap_err();
@@ -621,6 +663,7 @@ mod private_pki {
             strictness: Strictness {
                 sct: false,
                 tlog: false,
+                timestamp: false,
             },
         })
     }
@@ -789,7 +832,7 @@ mod bundles {
     }
 
     #[test]
-    fn a_bundle_with_a_second_log_entry_is_refused() {
+    fn a_bundle_listing_its_log_entry_twice_is_refused() {
         let (digest, layer) = layer();
         let mut json: serde_json::Value = serde_json::from_slice(&layer.payload).unwrap();
         let entry = json["verificationMaterial"]["tlogEntries"][0].clone();
@@ -807,7 +850,7 @@ mod bundles {
         )
         .unwrap_err();
         assert!(
-            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("exactly one is required")),
+            matches!(&r[..], [RejectReason::Keyless(m)] if m.contains("twice")),
             "{r:?}"
         );
     }

@@ -419,7 +419,7 @@ fn indent(text: &str, n: usize) -> String {
 
 /// signgate trusting the test sigstore (`trust.roots.test`), with the
 /// policies of this file; `extra_policies` adds documents.
-fn gate(extra_policies: &str) -> Signgate {
+pub(crate) fn gate(extra_policies: &str) -> Signgate {
     let w = keyless_world();
     let dir = w
         .dir

@@ -10,7 +10,7 @@ use crate::policy::judge::{attestations, describe, rejected, rejects};
 use crate::policy::trace::{AuthorityTrace, LayerTrace, PolicyTrace, SourceTrace, Trace};
 use crate::policy::{Authority, AuthorityKind, DenialCode, PlatformManifests, Policy};
 use crate::signature::DiscoveryError;
-use crate::verify::{self, Admission, Verified, Want};
+use crate::verify::{self, Admission, RejectReason, Verified, Want};
 
 /// One policy's verdict.
 pub(super) enum PolicyVerdict {
@@ -184,7 +184,16 @@ pub(super) fn policy_verdict<'a>(
             let started = Instant::now();
             let mut layers = Vec::new();
             for layer in &discovered.layers {
-                let result = verify::check(facts.digest, layer, &authority.name, requirement, want);
+                let result = match authority.signature_format {
+                    Some(format) if !format.admits(&layer.media_type) => {
+                        Err(RejectReason::NotApplicable(format!(
+                            "{}: the authority's signatureFormat is {}",
+                            layer.media_type,
+                            format.as_str()
+                        )))
+                    }
+                    _ => verify::check(facts.digest, layer, &authority.name, requirement, want),
+                };
                 let stop = want == Want::Signature && result.is_ok() && !exhaustive && !collect;
                 layers.push(LayerTrace {
                     layer,

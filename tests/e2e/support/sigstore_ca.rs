@@ -679,6 +679,20 @@ impl Signer {
         serde_json::to_string(&bundle).unwrap()
     }
 
+    /// A DSSE envelope over `statement` (payloadType in-toto), signed with
+    /// the leaf key and logged nowhere: the envelope and the raw (DER)
+    /// signature bytes, which an RFC 3161 timestamp's imprint covers.
+    pub(crate) fn dsse_unlogged(&self, statement: &Value) -> (Value, Vec<u8>) {
+        let payload = serde_json::to_vec(statement).unwrap();
+        let sig = sign_der(&self.key, &pae(IN_TOTO, &payload));
+        let envelope = json!({
+            "payload": B64.encode(&payload),
+            "payloadType": IN_TOTO,
+            "signatures": [{"sig": B64.encode(&sig)}],
+        });
+        (envelope, sig)
+    }
+
     /// A legacy `.att` layer as `cosign attest --key` with a log upload
     /// writes it: the DSSE envelope over `statement`, logged as a `dsse`
     /// 0.0.1 entry whose verifier is the PEM public key (`other_key`
