@@ -79,6 +79,26 @@ pub(super) struct RawTrust {
     pub trusted_root: Option<String>,
     #[serde(default)]
     pub roots: BTreeMap<String, String>,
+    pub tuf: Option<RawTuf>,
+}
+
+/// `trust.tuf`: trusted roots kept current from TUF repositories.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTuf {
+    pub cache_dir: Option<String>,
+    pub refresh: Option<String>,
+    pub on_expired: Option<super::OnExpired>,
+    #[serde(default)]
+    pub repositories: BTreeMap<String, RawTufRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTufRepository {
+    pub mirror: String,
+    pub root: String,
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

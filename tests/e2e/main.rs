@@ -37,4 +37,5 @@ mod sigstore_ca;
 mod store;
 mod strict_json;
 mod tls;
+mod tuf;
 mod tls_serve;

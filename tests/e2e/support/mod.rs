@@ -17,6 +17,7 @@ pub(crate) mod signed;
 pub(crate) mod signgate;
 pub(crate) mod sigstore_ca;
 pub(crate) mod token;
+pub(crate) mod tuf;
 pub(crate) mod world;
 
 use std::net::TcpListener;
