@@ -285,3 +285,6 @@ fn embedded_seed(mirror: &Url) -> Option<&'static str> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;
