@@ -114,6 +114,7 @@ async fn refresh_trust(config: Config, trust: Arc<Trust>, app: Arc<App>) {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut trigger = "start";
     loop {
+        tracing::debug!(trigger, "refreshing trusted roots");
         let report = trust.refresh().await;
         for (name, result) in &report.sources {
             if result.is_err() {
@@ -136,7 +137,6 @@ async fn refresh_trust(config: Config, trust: Arc<Trust>, app: Arc<App>) {
             () = signalled => "SIGHUP",
             () = tokio::time::sleep(config.trust.tuf.refresh) => "schedule",
         };
-        tracing::debug!(trigger, "refreshing trusted roots");
     }
 }
 
