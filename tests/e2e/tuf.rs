@@ -196,11 +196,15 @@ async fn expired_tuf_metadata_keeps_the_root_under_keep_and_denies_under_deny() 
             && ready.contains("trust.tuf.on-expired is keep"),
         "{ready}"
     );
-    let metrics = admin_get(admin, "/metrics").await;
-    assert!(
-        metrics.contains(r#"signgate_trust_root_metadata_expired{root="corp"} 1"#),
-        "{metrics}"
-    );
+    // Metrics are recorded once every source's refresh is done.
+    let want = r#"signgate_trust_root_metadata_expired{root="corp"} 1"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut metrics = admin_get(admin, "/metrics").await;
+    while !metrics.contains(want) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        metrics = admin_get(admin, "/metrics").await;
+    }
+    assert!(metrics.contains(want), "{metrics}");
     until_status(&keep, "tuf/old", 200, 1).await;
     drop(keep);
 
