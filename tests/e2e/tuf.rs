@@ -161,6 +161,7 @@ async fn a_tuf_root_is_fetched_rotated_without_restart_kept_on_tamper_and_when_u
     let config_file = sg.dir.path().join("signgate.yaml");
     let (code, out) = signgate_cli(&["trust", "status", "--config", config_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
+    eprintln!("trust status:\n{out}");
     let line = out.lines().find(|l| l.starts_with("corp")).unwrap_or_default();
     assert!(line.contains(&format!("TUF {}/", tuf.mirror())), "{out}");
     assert!(out.contains("targets v2"), "{out}");
@@ -227,4 +228,93 @@ async fn expired_tuf_metadata_keeps_the_root_under_keep_and_denies_under_deny() 
             && body.contains("trust.tuf.on-expired is deny"),
         "{body}"
     );
+}
+
+/// An air-gapped site: the mirror is never reachable; `trust import` of a
+/// repository copy (verified offline against `--root`) brings the root,
+/// and the next start admits its signer's image.
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_import_of_a_repository_copy_is_used_at_the_next_start() {
+    let registry = Registry::start(RegistryAuth::None);
+    let (old, new) = (TestSigstore::new(), TestSigstore::new());
+    signed_images(&registry, &old, &new).await;
+    let mut tuf = TufRepo::new(&old.trusted_root_json());
+    tuf.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let up = registry.url();
+    let yaml = config(dir.path(), &tuf, &cache, "keep", crate::support::free_port());
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
+    let body = until_status(&sg, "tuf/old", 403, 5).await;
+    assert!(
+        body.contains("trusted root 'corp' is unavailable: not yet fetched from"),
+        "{body}"
+    );
+    // Kept beside the test's files: the instance's directory goes with it.
+    let config_file = dir.path().join("signgate.yaml");
+    std::fs::copy(sg.dir.path().join("signgate.yaml"), &config_file).unwrap();
+    let config_arg = config_file.to_str().unwrap();
+    drop(sg);
+
+    // A copy someone tampered with does not verify, and nothing is written.
+    let copy = dir.path().join("copy");
+    let repo = tuf.dir.path().join("tuf/repo");
+    let cp = |from: &Path, to: &Path| {
+        let ok = std::process::Command::new("cp")
+            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    cp(&repo, &copy);
+    let target = std::fs::read_dir(copy.join("targets"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&target, new.trusted_root_json()).unwrap();
+    let root = tuf.root_json();
+    let import = |dir: &Path| {
+        signgate_cli(&[
+            "trust",
+            "import",
+            dir.to_str().unwrap(),
+            "--config",
+            config_arg,
+            "--name",
+            "corp",
+            "--root",
+            root.to_str().unwrap(),
+        ])
+    };
+    let (code, out) = import(&copy);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the repository copy does not verify"), "{out}");
+    assert!(!cache.join("corp/last-good.json").exists());
+
+    // The real copy verifies and is kept.
+    let good = dir.path().join("good");
+    cp(&repo, &good);
+    let (code, out) = import(&good);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("corp: imported TUF repository copy (root v1, targets v1)"),
+        "{out}"
+    );
+    let (code, out) = signgate_cli(&["trust", "status", "--config", config_arg, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let corp = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "corp")
+        .unwrap();
+    assert_eq!(corp["tuf"]["from"], "TUF cache", "{out}");
+    assert_eq!(corp["tuf"]["targets_version"], 1, "{out}");
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
+    until_status(&sg, "tuf/old", 200, 5).await;
+    until_status(&sg, "tuf/new", 403, 1).await;
 }
