@@ -57,13 +57,21 @@ fn line(root: &RootStatus) -> String {
         if let (Some(r), Some(t)) = (state.root_version, state.targets_version) {
             out.push_str(&format!("; TUF root v{r}, targets v{t}"));
         }
-        if let Some(expires) = state.expires.and_then(|t| jiff::Timestamp::from_second(t).ok()) {
+        if let Some(expires) = state
+            .expires
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+        {
             out.push_str(&format!("; metadata expires {expires}"));
         }
         if let Some(why) = &state.expired {
             out.push_str(&format!("; EXPIRED: {why}"));
         }
-        match (&state.last_result, state.last_refresh.and_then(|t| jiff::Timestamp::from_second(t).ok())) {
+        match (
+            &state.last_result,
+            state
+                .last_refresh
+                .and_then(|t| jiff::Timestamp::from_second(t).ok()),
+        ) {
             (Some(result), Some(at)) => out.push_str(&format!("; last refresh: {result} at {at}")),
             _ => out.push_str("; last refresh: never"),
         }
@@ -87,7 +95,10 @@ pub(super) fn import(dir: &Path, config: Option<&Path>, name: &str, root: Option
             return Exit::Error;
         }
     };
-    let known = trust.status().iter().any(|r| r.name == name && r.tuf.is_some());
+    let known = trust
+        .status()
+        .iter()
+        .any(|r| r.name == name && r.tuf.is_some());
     match trust.import(dir, name, root.as_deref()) {
         Ok(imported) => {
             println!(

@@ -162,7 +162,11 @@ pub(super) fn default_cache_dir(store: Option<&StoreConfig>) -> Option<PathBuf> 
     if let Some(store) = store {
         return Some(store.path.join("trust"));
     }
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("XDG_CACHE_HOME")
         .filter(|p| p.is_absolute())
         .or_else(|| env("HOME").map(|h| h.join(".cache")))

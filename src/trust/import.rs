@@ -65,10 +65,12 @@ pub(super) fn import(
         };
         (verified.target, state, what)
     } else {
-        let bytes = files
-            .get(target)
-            .cloned()
-            .ok_or_else(|| format!("'{}' holds neither timestamp.json (a TUF repository) nor {target}", dir.display()))?;
+        let bytes = files.get(target).cloned().ok_or_else(|| {
+            format!(
+                "'{}' holds neither timestamp.json (a TUF repository) nor {target}",
+                dir.display()
+            )
+        })?;
         let state = SourceState {
             from: "import".into(),
             ..SourceState::default()

@@ -90,10 +90,15 @@ impl Trust {
         };
         let mut files = BTreeMap::new();
         for (name, path) in &config.roots {
-            files.insert(name.clone(), read(path, name).map_err(|e| format!("trust.roots.{name}: {e}"))?);
+            files.insert(
+                name.clone(),
+                read(path, name).map_err(|e| format!("trust.roots.{name}: {e}"))?,
+            );
         }
         let default_file = match &config.trusted_root {
-            Some(path) => Some(read(path, "default").map_err(|e| format!("trust.trusted-root: {e}"))?),
+            Some(path) => {
+                Some(read(path, "default").map_err(|e| format!("trust.trusted-root: {e}"))?)
+            }
             None => None,
         };
         let trust = Trust {
@@ -104,18 +109,39 @@ impl Trust {
             sources: Mutex::new(BTreeMap::new()),
         };
         for (name, mirror, root, seed) in [
-            ("public-good", PUBLIC_GOOD_MIRROR, PUBLIC_GOOD_ROOT, crate::verify::trust::PUBLIC_GOOD),
-            ("github", GITHUB_MIRROR, GITHUB_ROOT, crate::verify::trust::GITHUB),
+            (
+                "public-good",
+                PUBLIC_GOOD_MIRROR,
+                PUBLIC_GOOD_ROOT,
+                crate::verify::trust::PUBLIC_GOOD,
+            ),
+            (
+                "github",
+                GITHUB_MIRROR,
+                GITHUB_ROOT,
+                crate::verify::trust::GITHUB,
+            ),
         ] {
             let mirror = Url::parse(mirror).map_err(|e| e.to_string())?;
-            let source = TufSource { mirror, root: root.to_vec(), target: DEFAULT_TARGET.into() };
+            let source = TufSource {
+                mirror,
+                root: root.to_vec(),
+                target: DEFAULT_TARGET.into(),
+            };
             trust.register(name, source, Some(seed));
         }
         for (name, repo) in &config.tuf.repositories {
             let root = std::fs::read(&repo.root).map_err(|e| {
-                format!("trust.tuf.repositories.{name}.root: cannot read '{}': {e}", repo.root.display())
+                format!(
+                    "trust.tuf.repositories.{name}.root: cannot read '{}': {e}",
+                    repo.root.display()
+                )
             })?;
-            let source = TufSource { mirror: repo.mirror.clone(), root, target: repo.target.clone() };
+            let source = TufSource {
+                mirror: repo.mirror.clone(),
+                root,
+                target: repo.target.clone(),
+            };
             trust.register(name, source, None);
         }
         Ok(Arc::new(trust))
@@ -167,7 +193,8 @@ impl Trust {
         }
         let verified = tuf::run_local(Arc::new(store), root, target)
             .map_err(|e| format!("trusted root '{name}': {e}"))?;
-        let json = std::str::from_utf8(&verified.target).map_err(|e| format!("trusted root '{name}': {e}"))?;
+        let json = std::str::from_utf8(&verified.target)
+            .map_err(|e| format!("trusted root '{name}': {e}"))?;
         Ok(TrustRoot::from_json(name, json)?.with_origin(format!(
             "TUF repository copy (root v{}, targets v{})",
             verified.root_version, verified.targets_version
@@ -193,7 +220,9 @@ impl Trust {
             match &result {
                 Ok(()) if changed => tracing::info!(root = %name, "trusted root updated from TUF"),
                 Ok(()) => tracing::debug!(root = %name, "trusted root unchanged"),
-                Err(e) => tracing::warn!(root = %name, error = %e, "TUF refresh failed: keeping the trusted root in force unless the rule says otherwise"),
+                Err(e) => {
+                    tracing::warn!(root = %name, error = %e, "TUF refresh failed: keeping the trusted root in force unless the rule says otherwise")
+                }
             }
             report.changed |= changed;
             report.sources.push((name, result.map(|()| changed)));
@@ -226,7 +255,12 @@ impl Trust {
     pub fn warnings(&self) -> Vec<String> {
         self.lock()
             .iter()
-            .filter_map(|(name, s)| s.state.expired.as_ref().map(|why| format!("trusted root '{name}': {why}")))
+            .filter_map(|(name, s)| {
+                s.state
+                    .expired
+                    .as_ref()
+                    .map(|why| format!("trusted root '{name}': {why}"))
+            })
             .collect()
     }
 
@@ -251,7 +285,12 @@ impl Trust {
         import::import(cache, name, dir, bootstrap.as_deref(), &target)
     }
 
-    fn register(&self, name: &str, source: TufSource, seed: Option<&'static str>) -> Arc<TrustRoot> {
+    fn register(
+        &self,
+        name: &str,
+        source: TufSource,
+        seed: Option<&'static str>,
+    ) -> Arc<TrustRoot> {
         let dir = self.cache_dir.as_ref().map(|d| d.join(name));
         let loaded = Source::load(name, source, seed, dir, self.on_expired);
         let root = loaded.root.clone();

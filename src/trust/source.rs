@@ -110,7 +110,9 @@ impl Source {
         let run = tuf::run(repo, &tuf.root, store, &tuf.target);
         match tokio::time::timeout(REFRESH_TIMEOUT, run).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Failure::Other(format!("timed out after {REFRESH_TIMEOUT:?}"))),
+            Err(_) => Err(Failure::Other(format!(
+                "timed out after {REFRESH_TIMEOUT:?}"
+            ))),
         }
     }
 
@@ -146,7 +148,10 @@ impl Source {
         });
         self.write_state();
         let available = self.root.unavailable_reason().is_none();
-        (before != self.state.digest || was_available != available, result)
+        (
+            before != self.state.digest || was_available != available,
+            result,
+        )
     }
 
     /// Make a verified target the root in force and keep it as last good.
@@ -197,7 +202,10 @@ impl Source {
     /// No verified metadata: the last good copy, else the seed, else
     /// unavailable.
     fn fall_back(&mut self, note: Option<&str>) {
-        let last_good = self.dir.as_ref().and_then(|d| std::fs::read(d.join(LAST_GOOD)).ok());
+        let last_good = self
+            .dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join(LAST_GOOD)).ok());
         let saved = self.read_state();
         let kept = if saved.from == "import" {
             "import"

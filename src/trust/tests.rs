@@ -20,7 +20,9 @@ fn the_embedded_roots_start_from_their_seeds() {
     }
     assert_eq!(roots.default.name(), "public-good");
     let status = trust.status();
-    assert!(status.iter().all(|s| s.tuf.as_ref().is_some_and(|t| t.from == "seed")));
+    assert!(status
+        .iter()
+        .all(|s| s.tuf.as_ref().is_some_and(|t| t.from == "seed")));
 }
 
 #[test]
@@ -39,7 +41,10 @@ fn a_registered_source_gets_the_seed_of_an_embedded_mirror_or_is_unavailable() {
     assert!(Arc::ptr_eq(&gh, &again));
     let corp = trust.tuf_root("corp", source("http://127.0.0.1:9/"));
     let why = corp.unavailable_reason().unwrap();
-    assert!(why.contains("not yet fetched from http://127.0.0.1:9/"), "{why}");
+    assert!(
+        why.contains("not yet fetched from http://127.0.0.1:9/"),
+        "{why}"
+    );
     assert!(trust.roots().named.contains_key("corp"));
 }
 
@@ -51,8 +56,8 @@ fn a_repository_copy_that_does_not_verify_is_refused() {
     ]);
     let e = Trust::offline_repository("x", PUBLIC_GOOD_ROOT, files, DEFAULT_TARGET).unwrap_err();
     assert!(e.starts_with("trusted root 'x': "), "{e}");
-    let e = Trust::offline_repository("x", b"not json", BTreeMap::new(), DEFAULT_TARGET)
-        .unwrap_err();
+    let e =
+        Trust::offline_repository("x", b"not json", BTreeMap::new(), DEFAULT_TARGET).unwrap_err();
     assert!(e.contains("bootstrap root"), "{e}");
 }
 
@@ -60,7 +65,11 @@ fn a_repository_copy_that_does_not_verify_is_refused() {
 fn an_import_of_a_plain_trusted_root_is_used_at_the_next_start() {
     let cache = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("trusted_root.json"), crate::verify::trust::GITHUB).unwrap();
+    std::fs::write(
+        dir.path().join("trusted_root.json"),
+        crate::verify::trust::GITHUB,
+    )
+    .unwrap();
     let mut cfg = config(Some(cache.path().to_path_buf()));
     let root = dir.path().join("root.json");
     std::fs::write(&root, GITHUB_ROOT).unwrap();
@@ -73,13 +82,22 @@ fn an_import_of_a_plain_trusted_root_is_used_at_the_next_start() {
         },
     );
     let trust = Trust::load(&cfg).unwrap();
-    assert!(trust.roots().get(Some("corp")).unwrap().unavailable_reason().is_some());
+    assert!(trust
+        .roots()
+        .get(Some("corp"))
+        .unwrap()
+        .unavailable_reason()
+        .is_some());
     let imported = trust.import(dir.path(), "corp", None).unwrap();
     assert_eq!(imported.what, "trusted_root.json");
     let trust = Trust::load(&cfg).unwrap();
     let corp = trust.roots().get(Some("corp")).unwrap();
     assert!(corp.unavailable_reason().is_none());
-    assert!(corp.detail().contains("import for TUF"), "{}", corp.detail());
+    assert!(
+        corp.detail().contains("import for TUF"),
+        "{}",
+        corp.detail()
+    );
     // Something that is not a trusted root is refused.
     std::fs::write(dir.path().join("trusted_root.json"), "{}").unwrap();
     assert!(trust.import(dir.path(), "corp", None).is_err());

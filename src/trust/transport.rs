@@ -47,7 +47,12 @@ impl HyperRepository {
         })
     }
 
-    async fn fetch(&self, base: &Url, name: &str, max_length: u64) -> sigstore_tuf::Result<Option<Vec<u8>>> {
+    async fn fetch(
+        &self,
+        base: &Url,
+        name: &str,
+        max_length: u64,
+    ) -> sigstore_tuf::Result<Option<Vec<u8>>> {
         let url = base
             .join(name)
             .map_err(|e| Error::transport(format!("'{name}': {e}")))?;
@@ -56,7 +61,10 @@ impl HyperRepository {
             return Err(Error::transport(format!("'{name}' leaves the mirror")));
         }
         let request = http::Request::get(url.as_str())
-            .header(http::header::USER_AGENT, concat!("signgate/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("signgate/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::transport(format!("{url}: {e}")))?;
         let deadline = tokio::time::Instant::now() + READ_TIMEOUT;

@@ -37,5 +37,5 @@ mod sigstore_ca;
 mod store;
 mod strict_json;
 mod tls;
-mod tuf;
 mod tls_serve;
+mod tuf;

@@ -162,7 +162,10 @@ async fn a_tuf_root_is_fetched_rotated_without_restart_kept_on_tamper_and_when_u
     let (code, out) = signgate_cli(&["trust", "status", "--config", config_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     eprintln!("trust status:\n{out}");
-    let line = out.lines().find(|l| l.starts_with("corp")).unwrap_or_default();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("corp"))
+        .unwrap_or_default();
     assert!(line.contains(&format!("TUF {}/", tuf.mirror())), "{out}");
     assert!(out.contains("targets v2"), "{out}");
     assert!(out.contains("last refresh: failed"), "{out}");
@@ -214,7 +217,13 @@ async fn expired_tuf_metadata_keeps_the_root_under_keep_and_denies_under_deny() 
     let dir2 = tempfile::tempdir().unwrap();
     let deny = Signgate::start(
         &[Up::new("registry.test", &up).default()],
-        &config(dir2.path(), &tuf, &cache, "deny", crate::support::free_port()),
+        &config(
+            dir2.path(),
+            &tuf,
+            &cache,
+            "deny",
+            crate::support::free_port(),
+        ),
     );
     let body = until_status(&deny, "tuf/old", 403, 20).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -243,7 +252,13 @@ async fn trust_import_of_a_repository_copy_is_used_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let up = registry.url();
-    let yaml = config(dir.path(), &tuf, &cache, "keep", crate::support::free_port());
+    let yaml = config(
+        dir.path(),
+        &tuf,
+        &cache,
+        "keep",
+        crate::support::free_port(),
+    );
     let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
     let body = until_status(&sg, "tuf/old", 403, 5).await;
     assert!(

@@ -16,7 +16,9 @@ fn python() -> &'static Path {
             return PathBuf::from(path);
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/python-tuf");
-        let out = Command::new(script).output().expect("tests/tools/python-tuf runs");
+        let out = Command::new(script)
+            .output()
+            .expect("tests/tools/python-tuf runs");
         assert!(
             out.status.success(),
             "installing python-tuf failed: {}",
@@ -43,7 +45,11 @@ impl TufRepo {
             dir,
             server: None,
         };
-        repo.tool(&["init", &repo.path("tuf"), &repo.write("t1.json", trusted_root)]);
+        repo.tool(&[
+            "init",
+            &repo.path("tuf"),
+            &repo.write("t1.json", trusted_root),
+        ]);
         repo.tool(&["check", &repo.path("tuf")]);
         let mut repo = repo;
         repo.serve();
@@ -86,17 +92,29 @@ impl TufRepo {
         let root = self.path("tuf/repo");
         let child = Child::spawn(
             python(),
-            &["-m", "http.server", &port, "--bind", "127.0.0.1", "--directory", &root],
+            &[
+                "-m",
+                "http.server",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                &root,
+            ],
             &log,
         );
-        super::wait_for(20, "the TUF mirror to listen", || super::port_open(self.port));
+        super::wait_for(20, "the TUF mirror to listen", || {
+            super::port_open(self.port)
+        });
         self.server = Some(child);
     }
 
     /// Stop serving: the mirror is unreachable.
     pub(crate) fn stop(&mut self) {
         self.server = None;
-        super::wait_for(10, "the TUF mirror to stop", || !super::port_open(self.port));
+        super::wait_for(10, "the TUF mirror to stop", || {
+            !super::port_open(self.port)
+        });
     }
 
     fn path(&self, rel: &str) -> String {
@@ -111,7 +129,11 @@ impl TufRepo {
 
     fn tool(&self, args: &[&str]) {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/tuf-repo.py");
-        let out = Command::new(python()).arg(script).args(args).output().unwrap();
+        let out = Command::new(python())
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "tuf-repo.py {args:?}: {}{}",
