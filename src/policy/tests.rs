@@ -141,7 +141,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
                 &["x/*"],
                 "    - keyless:\n        trustRootRef: staging\n        identities: [{issuer: i, subject: s}]\n",
             ),
-            "spec.authorities[0].keyless.trustRootRef: unknown trusted root 'staging' (known: public-good",
+            "spec.authorities[0].keyless.trustRootRef: unknown trusted root 'staging' (known: github, public-good",
         ),
         (
             policy("a", &["x/*"], "    - keyless:\n        identities: []\n"),
