@@ -88,9 +88,10 @@ pub(super) struct RawTrust {
 pub(super) struct RawTuf {
     pub cache_dir: Option<String>,
     pub refresh: Option<String>,
-    pub on_expired: Option<super::OnExpired>,
+    /// Read on their own, so one bad entry does not hide the others.
+    pub on_expired: Option<serde_yaml_ng::Value>,
     #[serde(default)]
-    pub repositories: BTreeMap<String, RawTufRepository>,
+    pub repositories: BTreeMap<String, serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Deserialize)]

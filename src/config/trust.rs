@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 
 use super::durations::duration;
-use super::raw::{RawTrust, RawTuf};
+use super::raw::{RawTrust, RawTuf, RawTufRepository};
 use super::validate::{deserialize, resolve, Problems};
 use super::{OnExpired, StoreConfig, TrustConfig, TufConfig, TufRepositoryConfig};
 
@@ -98,8 +98,11 @@ fn validate_tuf(
         problems.push("trust.tuf.refresh", "must be at least 1s");
     }
     let mut repositories = std::collections::BTreeMap::new();
-    for (name, repo) in raw.repositories {
+    for (name, value) in raw.repositories {
         let key = format!("trust.tuf.repositories.{name}");
+        let Some(repo) = deserialize::<RawTufRepository>(problems, &key, &value) else {
+            continue;
+        };
         if EMBEDDED_NAMES.contains(&name.as_str()) {
             problems.push(&key, format!("'{name}' is the embedded root's name"));
             continue;
@@ -151,7 +154,10 @@ fn validate_tuf(
             None => default_cache_dir(store),
         },
         refresh,
-        on_expired: raw.on_expired.unwrap_or(OnExpired::Keep),
+        on_expired: raw
+            .on_expired
+            .and_then(|v| deserialize::<OnExpired>(problems, "trust.tuf.on-expired", &v))
+            .unwrap_or(OnExpired::Keep),
         repositories,
     }
 }
