@@ -329,6 +329,22 @@ async fn trust_import_of_a_repository_copy_is_used_at_the_next_start() {
         .unwrap();
     assert_eq!(corp["tuf"]["from"], "TUF cache", "{out}");
     assert_eq!(corp["tuf"]["targets_version"], 1, "{out}");
+    // verify --explain names the root with its origin and versions.
+    let (code, out) = signgate_cli(&[
+        "verify",
+        "registry.test/tuf/old:v1",
+        "--explain",
+        "--config",
+        config_arg,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "trusted root 'corp' (TUF {}/ (root v1, targets v1))",
+            tuf.mirror()
+        )),
+        "{out}"
+    );
     let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
     until_status(&sg, "tuf/old", 200, 5).await;
     until_status(&sg, "tuf/new", 403, 1).await;
