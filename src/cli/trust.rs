@@ -76,6 +76,9 @@ fn line(root: &RootStatus) -> String {
             _ => out.push_str("; last refresh: never"),
         }
     }
+    if let Some(validity) = &root.validity {
+        out.push_str(&format!("; trusted root: {validity}"));
+    }
     if let Some(why) = &root.unavailable {
         out.push_str(&format!("; UNAVAILABLE: {why}"));
     }

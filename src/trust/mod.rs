@@ -12,6 +12,7 @@ mod import;
 mod source;
 mod transport;
 mod tuf;
+mod validity;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ pub struct RootStatus {
     pub tuf: Option<SourceState>,
     /// Why the root verifies nothing, if it does not.
     pub unavailable: Option<String>,
+    /// How much of it is current (`CAs 1/1, tlogs 2/2, … current`).
+    pub validity: Option<String>,
 }
 
 /// Trusted roots: files, embedded seeds, TUF sources.
@@ -75,6 +78,8 @@ pub struct Trust {
     on_expired: OnExpired,
     default_file: Option<Arc<TrustRoot>>,
     files: BTreeMap<String, Arc<TrustRoot>>,
+    /// [`validity::describe`] of each file root, by name.
+    file_validity: BTreeMap<String, String>,
     sources: Mutex<BTreeMap<String, Source>>,
 }
 
@@ -82,10 +87,14 @@ impl Trust {
     /// Every root `config` names, each from its file, cache or seed:
     /// synchronous, no network.
     pub fn load(config: &TrustConfig) -> Result<Arc<Trust>, String> {
-        let read = |path: &std::path::Path, name: &str| {
+        let mut file_validity = BTreeMap::new();
+        let mut read = |path: &std::path::Path, name: &str| {
             std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read '{}': {e}", path.display()))
-                .and_then(|json| TrustRoot::from_json(name, &json))
+                .and_then(|json| {
+                    file_validity.insert(name.to_owned(), validity::describe(&json));
+                    TrustRoot::from_json(name, &json)
+                })
                 .map(|r| Arc::new(r.with_origin(path.display().to_string())))
         };
         let mut files = BTreeMap::new();
@@ -106,6 +115,7 @@ impl Trust {
             on_expired: config.tuf.on_expired,
             default_file,
             files,
+            file_validity,
             sources: Mutex::new(BTreeMap::new()),
         };
         for (name, mirror, root, seed) in [
@@ -233,11 +243,16 @@ impl Trust {
     /// Every root in force, by name.
     pub fn status(&self) -> Vec<RootStatus> {
         let mut out = Vec::new();
+        let validity = |name: &str| self.file_validity.get(name).cloned();
         if let Some(file) = &self.default_file {
-            out.push(file_status("default (trust.trusted-root)", file));
+            out.push(file_status(
+                "default (trust.trusted-root)",
+                file,
+                validity("default"),
+            ));
         }
         for (name, root) in &self.files {
-            out.push(file_status(name, root));
+            out.push(file_status(name, root, validity(name)));
         }
         for (name, source) in self.lock().iter() {
             out.push(RootStatus {
@@ -246,6 +261,7 @@ impl Trust {
                 detail: source.root.detail(),
                 tuf: Some(source.state.clone()),
                 unavailable: source.root.unavailable_reason().map(str::to_owned),
+                validity: source.state.validity.clone(),
             });
         }
         out
@@ -303,13 +319,14 @@ impl Trust {
     }
 }
 
-fn file_status(name: &str, root: &TrustRoot) -> RootStatus {
+fn file_status(name: &str, root: &TrustRoot, validity: Option<String>) -> RootStatus {
     RootStatus {
         name: name.to_owned(),
         origin: root.detail(),
         detail: root.detail(),
         tuf: None,
         unavailable: None,
+        validity,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct SourceState {
     pub last_success: Option<i64>,
     /// sha256 of the trusted root in force (hex).
     pub digest: Option<String>,
+    /// How much of the trusted root in force is current.
+    pub validity: Option<String>,
 }
 
 /// A source and the root it gives now.
@@ -169,6 +171,7 @@ impl Source {
         self.state.expires = Some(verified.expires.as_second());
         self.state.expired = None;
         self.state.digest = Some(hex::encode(Sha256::digest(&verified.target)));
+        self.state.validity = Some(super::validity::describe(json));
         if let Some(dir) = &self.dir {
             if let Err(e) = FileStore::new(dir).store(LAST_GOOD, &verified.target) {
                 tracing::warn!(root = %self.name, error = %e, "cannot keep the last good trusted root");
@@ -225,6 +228,7 @@ impl Source {
             Some(Ok(root)) => {
                 self.root = Arc::new(root);
                 self.state.from = from.to_owned();
+                self.state.validity = json.as_deref().map(super::validity::describe);
                 self.state.digest = json.map(|j| hex::encode(Sha256::digest(j.as_bytes())));
                 if from != "seed" {
                     self.state.root_version = saved.root_version;
@@ -241,6 +245,7 @@ impl Source {
         self.root = Arc::new(TrustRoot::unavailable(&self.name, why));
         self.state.from = "unavailable".into();
         self.state.digest = None;
+        self.state.validity = None;
     }
 
     fn store(&self) -> Arc<dyn MetadataStore> {

@@ -169,6 +169,10 @@ async fn a_tuf_root_is_fetched_rotated_without_restart_kept_on_tamper_and_when_u
     assert!(line.contains(&format!("TUF {}/", tuf.mirror())), "{out}");
     assert!(out.contains("targets v2"), "{out}");
     assert!(out.contains("last refresh: failed"), "{out}");
+    assert!(
+        line.contains("trusted root: CAs 1/1, tlogs 1/1, ctlogs 1/1, TSAs 0/0 current"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
