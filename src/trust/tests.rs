@@ -1,6 +1,8 @@
 //! The service without a network: seeds, registration, unavailable roots,
 //! a repository copy that does not verify.
 
+use std::path::Path;
+
 use super::*;
 
 fn config(cache: Option<PathBuf>) -> TrustConfig {
@@ -101,4 +103,76 @@ fn an_import_of_a_plain_trusted_root_is_used_at_the_next_start() {
     // Something that is not a trusted root is refused.
     std::fs::write(dir.path().join("trusted_root.json"), "{}").unwrap();
     assert!(trust.import(dir.path(), "corp", None).is_err());
+}
+
+/// The checked-in python-tuf repository (tests/fixtures/tuf), as the files
+/// of a `spec.repository` tarball.
+fn fixture_files() -> BTreeMap<String, Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tuf/repo");
+    let mut files = BTreeMap::new();
+    for (sub, prefix) in [(dir.clone(), ""), (dir.join("targets"), "targets/")] {
+        for entry in std::fs::read_dir(sub).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                files.insert(name, std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    files
+}
+
+fn fixture_root() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tuf/root.json"))
+        .unwrap()
+}
+
+#[test]
+fn a_python_tuf_repository_copy_verifies_offline_and_tampering_is_refused() {
+    let root =
+        Trust::offline_repository("gh-copy", &fixture_root(), fixture_files(), DEFAULT_TARGET)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(root.name(), "gh-copy");
+    assert!(
+        root.detail()
+            .contains("TUF repository copy (root v1, targets v1)"),
+        "{}",
+        root.detail()
+    );
+
+    // The target's bytes changed: its hash no longer matches targets.json.
+    let mut files = fixture_files();
+    let target = files
+        .keys()
+        .find(|k| k.starts_with("targets/"))
+        .cloned()
+        .unwrap();
+    files.insert(
+        target,
+        crate::verify::trust::PUBLIC_GOOD.as_bytes().to_vec(),
+    );
+    let e =
+        Trust::offline_repository("gh-copy", &fixture_root(), files, DEFAULT_TARGET).unwrap_err();
+    assert!(e.contains("trusted_root.json"), "{e}");
+
+    // targets.json re-written (a byte of its signed part): signature fails.
+    let mut files = fixture_files();
+    let targets = String::from_utf8(files["1.targets.json"].clone()).unwrap();
+    files.insert(
+        "1.targets.json".into(),
+        targets
+            .replacen("\"version\": 1", "\"version\": 2", 1)
+            .into_bytes(),
+    );
+    assert!(Trust::offline_repository("gh-copy", &fixture_root(), files, DEFAULT_TARGET).is_err());
+
+    // Another bootstrap root does not vouch for this repository.
+    let e = Trust::offline_repository("gh-copy", PUBLIC_GOOD_ROOT, fixture_files(), DEFAULT_TARGET)
+        .unwrap_err();
+    assert!(e.starts_with("trusted root 'gh-copy': "), "{e}");
+
+    // A target the repository does not list.
+    let e = Trust::offline_repository("gh-copy", &fixture_root(), fixture_files(), "other.json")
+        .unwrap_err();
+    assert!(e.contains("other.json"), "{e}");
 }

@@ -37,6 +37,8 @@ TARGET = "trusted_root.json"
 
 
 def future(days=30):
+    # TUF_REPO_DAYS: a long-lived repository (the checked-in fixture).
+    days = int(os.environ.get("TUF_REPO_DAYS", days))
     return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
 
 
