@@ -353,3 +353,31 @@ async fn trust_import_of_a_repository_copy_is_used_at_the_next_start() {
     until_status(&sg, "tuf/old", 200, 5).await;
     until_status(&sg, "tuf/new", 403, 1).await;
 }
+
+/// With a long schedule, SIGHUP is what refreshes: the rotation lands on
+/// the signal, not before.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_refreshes_the_tuf_roots() {
+    let registry = Registry::start(RegistryAuth::None);
+    let (old, new) = (TestSigstore::new(), TestSigstore::new());
+    signed_images(&registry, &old, &new).await;
+    let tuf = TufRepo::new(&old.trusted_root_json());
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(
+        dir.path(),
+        &tuf,
+        &dir.path().join("cache"),
+        "keep",
+        crate::support::free_port(),
+    )
+    .replace("refresh: 1s", "refresh: 1h");
+    let up = registry.url();
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
+    until_status(&sg, "tuf/old", 200, 20).await;
+    tuf.update(&new.trusted_root_json());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    until_status(&sg, "tuf/new", 403, 1).await;
+    sg.child.signal("HUP");
+    until_status(&sg, "tuf/new", 200, 10).await;
+    until_status(&sg, "tuf/old", 403, 1).await;
+}
