@@ -155,3 +155,69 @@ fn client() -> Result<HttpClient, String> {
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector))
 }
+
+#[cfg(test)]
+mod tests {
+    //! A hostile in-process mirror (no real server sends these): an endless
+    //! body, a 404, a 500.
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answer every connection with `head`, then `body_chunks` × 64 KiB.
+    async fn fake(head: &'static str, body_chunks: usize) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    for _ in 0..body_chunks {
+                        if conn.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_max_length() {
+        let url = fake("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", 10_000).await;
+        let repo = HyperRepository::new(&url).unwrap();
+        let e = repo
+            .fetch_metadata("timestamp.json", 16_384)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("larger than 16384 bytes"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn not_found_is_none_and_a_server_error_is_an_error() {
+        let url = fake("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", 0).await;
+        let repo = HyperRepository::new(&url).unwrap();
+        assert!(repo
+            .fetch_metadata("2.root.json", 1000)
+            .await
+            .unwrap()
+            .is_none());
+        let url = fake("HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n", 0).await;
+        let repo = HyperRepository::new(&url).unwrap();
+        let e = repo.fetch_target("x.json", 1000).await.unwrap_err();
+        assert!(e.to_string().contains("HTTP 500"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_name_cannot_leave_the_mirror() {
+        let url = fake("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0).await;
+        let repo = HyperRepository::new(&url).unwrap();
+        for name in ["http://other.test/x.json", "../x.json", "//other.test/x"] {
+            let e = repo.fetch_target(name, 1000).await.unwrap_err();
+            assert!(e.to_string().contains("leaves the mirror"), "{name}: {e}");
+        }
+    }
+}
