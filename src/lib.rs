@@ -37,5 +37,6 @@ pub mod server;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod trust;
 pub mod upstream;
 pub mod verify;

@@ -9,6 +9,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -32,6 +33,11 @@ struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RootLabels {
+    root: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     upstream: String,
 }
@@ -46,6 +52,10 @@ pub struct Metrics {
     upstream_latency: HistogramFamily,
     verification: Histogram,
     blob_bytes: Counter,
+    trust_expiry: Family<RootLabels, Gauge>,
+    trust_last_success: Family<RootLabels, Gauge>,
+    trust_expired: Family<RootLabels, Gauge>,
+    trust_failures: Family<RootLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -92,6 +102,30 @@ impl Metrics {
             "Blob bytes streamed to clients",
             blob_bytes.clone(),
         );
+        let trust_expiry = Family::<RootLabels, Gauge>::default();
+        registry.register(
+            "trust_root_metadata_expiry_seconds",
+            "When the TUF metadata of each trusted root expires (unix time)",
+            trust_expiry.clone(),
+        );
+        let trust_last_success = Family::<RootLabels, Gauge>::default();
+        registry.register(
+            "trust_root_last_refresh_success_seconds",
+            "When each trusted root was last refreshed from TUF (unix time)",
+            trust_last_success.clone(),
+        );
+        let trust_expired = Family::<RootLabels, Gauge>::default();
+        registry.register(
+            "trust_root_metadata_expired",
+            "1 while the TUF metadata of a trusted root has expired",
+            trust_expired.clone(),
+        );
+        let trust_failures = Family::<RootLabels, Counter>::default();
+        registry.register(
+            "trust_root_refresh_failures",
+            "Failed TUF refreshes, by trusted root",
+            trust_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -100,7 +134,35 @@ impl Metrics {
             upstream_latency,
             verification,
             blob_bytes,
+            trust_expiry,
+            trust_last_success,
+            trust_expired,
+            trust_failures,
         }
+    }
+
+    /// A TUF root's state: expiry and last success (unix seconds), expired.
+    pub fn trust_root(&self, root: &str, expiry: Option<i64>, success: Option<i64>, expired: bool) {
+        let labels = RootLabels {
+            root: root.to_owned(),
+        };
+        if let Some(t) = expiry {
+            self.trust_expiry.get_or_create(&labels).set(t);
+        }
+        if let Some(t) = success {
+            self.trust_last_success.get_or_create(&labels).set(t);
+        }
+        self.trust_expired
+            .get_or_create(&labels)
+            .set(i64::from(expired));
+    }
+
+    pub fn trust_refresh_failed(&self, root: &str) {
+        self.trust_failures
+            .get_or_create(&RootLabels {
+                root: root.to_owned(),
+            })
+            .inc();
     }
 
     pub fn request(&self, route: &'static str, status: u16) {
@@ -172,6 +234,8 @@ mod tests {
         m.upstream_latency("docker.io", 0.01);
         m.verification(0.002);
         m.blob_bytes(1024);
+        m.trust_root("corp", Some(1_900_000_000), Some(1_800_000_000), true);
+        m.trust_refresh_failed("corp");
         let text = m.encode();
         for want in [
             r#"signgate_requests_total{route="manifest",status="200"} 2"#,
@@ -180,6 +244,10 @@ mod tests {
             r#"signgate_upstream_request_duration_seconds_count{upstream="docker.io"} 1"#,
             "signgate_verification_duration_seconds_count 1",
             "signgate_blob_bytes_streamed_total 1024",
+            r#"signgate_trust_root_metadata_expiry_seconds{root="corp"} 1900000000"#,
+            r#"signgate_trust_root_last_refresh_success_seconds{root="corp"} 1800000000"#,
+            r#"signgate_trust_root_metadata_expired{root="corp"} 1"#,
+            r#"signgate_trust_root_refresh_failures_total{root="corp"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

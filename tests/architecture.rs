@@ -90,7 +90,7 @@ const RULES: &[Rule] = &[
     },
     Rule {
         module: "verify",
-        check: Check::NotCrate(&["upstream", "store", "proxy", "server", "signature", "policy", "cache"]),
+        check: Check::NotCrate(&["upstream", "store", "proxy", "server", "signature", "policy", "cache", "trust"]),
         reason: "verify mints proofs below discovery and policy: nothing it uses can fetch, decide or cache",
     },
     Rule {
@@ -100,8 +100,8 @@ const RULES: &[Rule] = &[
     },
     Rule {
         module: "policy",
-        check: Check::NotCrate(&["upstream", "store", "proxy", "server", "cache"]),
-        reason: "policy judges evidence handed to it: it never fetches, caches or serves",
+        check: Check::NotCrate(&["upstream", "store", "proxy", "server", "cache", "trust"]),
+        reason: "policy judges evidence handed to it: it never fetches, caches or serves (the roots in force are handed to it too)",
     },
     Rule {
         module: "policy",
@@ -137,6 +137,11 @@ const RULES: &[Rule] = &[
         module: "mirror",
         check: Check::NotCrate(&["upstream", "signature"]),
         reason: "mirror takes manifests and blobs only through the App, so everything it copies passed the gate",
+    },
+    Rule {
+        module: "trust",
+        check: Check::NotCrate(&["proxy", "route", "server", "respond"]),
+        reason: "trust is the I/O edge for trust material: it knows nothing of requests; the server holds it, not the reverse",
     },
     Rule {
         module: "doctor",

@@ -40,7 +40,15 @@ pub(super) fn policy(dir: &Path, config: Option<&Path>) -> Exit {
             return Exit::Config;
         }
     };
-    match signgate::policy::check_dir(dir, config.as_ref()) {
+    let default = signgate::config::TrustConfig::default();
+    let trust = match signgate::trust::Trust::load(config.as_ref().map_or(&default, |c| &c.trust)) {
+        Ok(trust) => trust,
+        Err(e) => {
+            eprintln!("signgate: {e}");
+            return Exit::Config;
+        }
+    };
+    match signgate::policy::check_dir(dir, config.as_ref(), &trust.roots(), &|r| trust.resolve(r)) {
         Ok(set) => {
             for w in set.warnings() {
                 eprintln!("warning: {w}");

@@ -2,15 +2,20 @@
 //! policies, and a runtime — or the exit code, after saying why not.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use signgate::config::Config;
 use signgate::policy::PolicySet;
+use signgate::trust::Trust;
 
 use super::Exit;
 
-/// Config (the embedded default without a path) and its policies; exit 64
-/// on a problem, each printed.
-pub(super) fn config_and_policies(config_path: Option<&Path>) -> Result<(Config, PolicySet), Exit> {
+/// Config (the embedded default without a path), its trusted roots (from
+/// files, caches and seeds: no network) and its policies; exit 64 on a
+/// problem, each printed.
+pub(super) fn config_and_policies(
+    config_path: Option<&Path>,
+) -> Result<(Config, Arc<Trust>, PolicySet), Exit> {
     let config = match config_path {
         Some(path) => Config::load(path),
         None => Config::embedded_default(),
@@ -19,18 +24,25 @@ pub(super) fn config_and_policies(config_path: Option<&Path>) -> Result<(Config,
         eprint!("{errors}");
         Exit::Config
     })?;
-    let policies = signgate::policy::load_configured(&config).map_err(|errors| {
-        eprintln!("{errors}");
+    let trust = Trust::load(&config.trust).map_err(|e| {
+        eprintln!("signgate: {e}");
         Exit::Config
     })?;
-    Ok((config, policies))
+    let policies =
+        signgate::policy::load_configured(&config, &trust.roots(), &|r| trust.resolve(r)).map_err(
+            |errors| {
+                eprintln!("{errors}");
+                Exit::Config
+            },
+        )?;
+    Ok((config, trust, policies))
 }
 
 /// Config, policies and a runtime for a one-shot command (exit 2 on error).
 pub(super) fn one_shot(
     config_path: Option<&Path>,
 ) -> Result<(Config, PolicySet, tokio::runtime::Runtime), Exit> {
-    let (config, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
+    let (config, _, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
     let runtime = runtime().map_err(|_| Exit::Error)?;
     Ok((config, policies, runtime))
 }

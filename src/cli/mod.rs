@@ -15,6 +15,7 @@ mod load;
 mod mirror;
 mod serve;
 mod tls;
+mod trust;
 mod verify;
 
 use std::path::PathBuf;
@@ -111,6 +112,38 @@ enum Command {
         #[command(subcommand)]
         command: TlsCommand,
     },
+    /// Trusted roots: which are in force and where they came from; import
+    /// one for an air-gapped site.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Every trusted root in force: name, origin, TUF versions and expiry,
+    /// last refresh and its result (from the cache: no network).
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a TUF repository copy (verified offline against the bootstrap
+    /// root of --name, or --root) or a plain trusted_root.json into the
+    /// cache directory; the next start uses it. Exit 1: it did not verify.
+    Import {
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The TUF source it is for.
+        #[arg(long, default_value = "public-good")]
+        name: String,
+        /// The bootstrap TUF root.json (default: the source's own).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +229,18 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Tls {
             command: TlsCommand::SelfSigned { dir, names },
         } => tls::self_signed(&dir, &names),
+        Command::Trust {
+            command: TrustCommand::Status { config, json },
+        } => trust::status(config.as_deref(), json),
+        Command::Trust {
+            command:
+                TrustCommand::Import {
+                    dir,
+                    config,
+                    name,
+                    root,
+                },
+        } => trust::import(&dir, config.as_deref(), &name, root.as_deref()),
     };
     exit.into()
 }

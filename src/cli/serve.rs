@@ -9,12 +9,13 @@ use signgate::policy::PolicySet;
 use signgate::proxy::App;
 use signgate::server;
 use signgate::telemetry::{self, LogFormat};
+use signgate::trust::Trust;
 
 use super::{load, Exit};
 
 pub(super) fn run(config_path: Option<PathBuf>, log_format: LogFormat) -> Exit {
     telemetry::init(log_format);
-    let (config, policies) = match load::config_and_policies(config_path.as_deref()) {
+    let (config, trust, policies) = match load::config_and_policies(config_path.as_deref()) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
@@ -28,10 +29,15 @@ pub(super) fn run(config_path: Option<PathBuf>, log_format: LogFormat) -> Exit {
     let shown = config_path
         .as_ref()
         .map_or("<embedded default>".to_owned(), |p| p.display().to_string());
-    runtime.block_on(serve(config, policies, shown))
+    runtime.block_on(serve(config, trust, policies, shown))
 }
 
-async fn serve(config: Config, policies: PolicySet, config_shown: String) -> Exit {
+async fn serve(
+    config: Config,
+    trust: Arc<Trust>,
+    policies: PolicySet,
+    config_shown: String,
+) -> Exit {
     let n_policies = policies.policies().len();
     let app = match App::new(&config, policies) {
         Ok(app) => Arc::new(app),
@@ -63,10 +69,12 @@ async fn serve(config: Config, policies: PolicySet, config_shown: String) -> Exi
         .unwrap_or_default();
     let admin_limits = config.limits.clone();
     let admin_app = app.clone();
+    let admin_trust = trust.clone();
     tokio::spawn(async move {
         server::admin::serve(
             admin,
             admin_app,
+            Some(admin_trust),
             &admin_limits,
             std::future::pending::<()>(),
         )
@@ -96,7 +104,7 @@ async fn serve(config: Config, policies: PolicySet, config_shown: String) -> Exi
             }
         },
     };
-    server::background::start(&app, &config, cert);
+    server::background::start(&app, &config, &trust, cert);
     server::serve(
         listener,
         app,

@@ -50,6 +50,14 @@ timeouts: {connect: 0s}
             "unreadable tls files",
             format!("listen: 0.0.0.0:5000\ntls: {{cert: /no/cert.pem, key: /no/key.pem}}\n{UP}"),
         ),
+        (
+            "bad trust.tuf",
+            format!("{UP}trust:\n  roots: {{github: /no/root.json}}\n  tuf:\n    refresh: soon\n    on-expired: maybe\n"),
+        ),
+        (
+            "bad trust.tuf repositories",
+            format!("{UP}trust:\n  tuf:\n    repositories:\n      public-good: {{mirror: 'https://x.io', root: r.json}}\n      corp: {{mirror: 'ftp://x.io', root: r.json}}\n      lab: {{mirror: 'http://127.0.0.1:8080', root: /no/root.json}}\n      edge: {{mirror: 'https://x.io', root: r.json, colour: blue}}\n"),
+        ),
     ]
 }
 

@@ -93,7 +93,7 @@ pub(super) fn validate_timeouts(
     })
 }
 
-fn duration(
+pub(super) fn duration(
     problems: &mut Problems,
     path: &str,
     text: Option<&str>,

@@ -12,6 +12,7 @@ mod durations;
 mod limits;
 mod raw;
 mod realms;
+mod trust;
 mod upstreams;
 mod validate;
 
@@ -76,14 +77,58 @@ pub enum Mode {
     Offline,
 }
 
-/// `trust:` — sigstore `trusted_root.json` files. Keyless authorities use
-/// `trusted-root` (the embedded public-good root when unset), or the root a
-/// policy names with `trustRootRef`; `public-good` always names the
-/// embedded one. Nothing is fetched: updating a root is replacing a file.
+/// `trust:` — sigstore `trusted_root.json` files and TUF repositories.
+/// Keyless authorities use `trusted-root` (the embedded public-good root
+/// when unset), or the root a policy names with `trustRootRef`;
+/// `public-good` and `github` name the embedded ones (kept current by TUF).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustConfig {
     pub trusted_root: Option<PathBuf>,
     pub roots: std::collections::BTreeMap<String, PathBuf>,
+    pub tuf: TufConfig,
+}
+
+/// `trust.tuf:` — where verified TUF metadata is kept, how often it is
+/// refreshed, what expired metadata means, and the configured repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TufConfig {
+    /// `None` when no default could be found (no store, no `$HOME`): TUF
+    /// roots then live in memory only, from their seeds.
+    pub cache_dir: Option<PathBuf>,
+    pub refresh: Duration,
+    pub on_expired: OnExpired,
+    pub repositories: std::collections::BTreeMap<String, TufRepositoryConfig>,
+}
+
+/// One `trust.tuf.repositories` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TufRepositoryConfig {
+    pub mirror: Url,
+    /// The bootstrap TUF `root.json`.
+    pub root: PathBuf,
+    /// The target holding the trusted root (default `trusted_root.json`).
+    pub target: String,
+}
+
+/// `trust.tuf.on-expired:` — what expired TUF metadata does to its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnExpired {
+    /// Keep the last verified trusted root in force (loudly).
+    Keep,
+    /// Replace it by an unavailable root: its keyless signatures are denied.
+    Deny,
+}
+
+impl Default for TufConfig {
+    fn default() -> TufConfig {
+        TufConfig {
+            cache_dir: trust::default_cache_dir(None),
+            refresh: Duration::from_secs(24 * 3600),
+            on_expired: OnExpired::Keep,
+            repositories: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// `head-denials:` — a `HEAD` answer has no body, and containerd (before

@@ -79,6 +79,27 @@ pub(super) struct RawTrust {
     pub trusted_root: Option<String>,
     #[serde(default)]
     pub roots: BTreeMap<String, String>,
+    pub tuf: Option<RawTuf>,
+}
+
+/// `trust.tuf`: trusted roots kept current from TUF repositories.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTuf {
+    pub cache_dir: Option<String>,
+    pub refresh: Option<String>,
+    /// Read on their own, so one bad entry does not hide the others.
+    pub on_expired: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub repositories: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTufRepository {
+    pub mirror: String,
+    pub root: String,
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

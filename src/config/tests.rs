@@ -213,3 +213,38 @@ fn plain_http_is_for_loopback_only_unless_dangerously_allowed() {
     );
     assert!(!errors.iter().any(|e| e.contains("loopback")), "{errors:?}");
 }
+
+#[test]
+fn trust_tuf_defaults_follow_the_store_and_repositories_resolve_against_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("corp-root.json"), "{}").unwrap();
+    let up = "upstreams:\n  - {name: a.io, url: 'https://a.io'}\n";
+    let config = Config::parse(
+        &format!("{up}store: {{path: store}}\ntrust:\n  tuf:\n    refresh: 1h\n    on-expired: deny\n    repositories:\n      corp: {{mirror: 'http://127.0.0.1:8080', root: corp-root.json}}\n"),
+        "test.yaml",
+        dir.path(),
+    )
+    .unwrap();
+    let tuf = &config.trust.tuf;
+    assert_eq!(tuf.cache_dir, Some(dir.path().join("store").join("trust")));
+    assert_eq!(tuf.refresh, Duration::from_secs(3600));
+    assert_eq!(tuf.on_expired, OnExpired::Deny);
+    let corp = &tuf.repositories["corp"];
+    assert_eq!(corp.mirror.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(corp.root, dir.path().join("corp-root.json"));
+    assert_eq!(corp.target, "trusted_root.json");
+    // Without a trust section: a day, keep, and an explicit cache dir wins.
+    let config = Config::parse(up, "test.yaml", dir.path()).unwrap();
+    assert_eq!(config.trust.tuf.refresh, Duration::from_secs(24 * 3600));
+    assert_eq!(config.trust.tuf.on_expired, OnExpired::Keep);
+    let config = Config::parse(
+        &format!("{up}store: {{path: store}}\ntrust: {{tuf: {{cache-dir: /var/cache/t}}}}\n"),
+        "test.yaml",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.trust.tuf.cache_dir,
+        Some(PathBuf::from("/var/cache/t"))
+    );
+}

@@ -10,11 +10,11 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::durations::{validate_cache, validate_timeouts};
-use super::raw::{RawStore, RawTls, RawTrust};
+use super::raw::{RawStore, RawTls};
 use super::upstreams::validate_upstreams;
 use super::{
     BlobMode, Config, ConfigError, HeadDenials, Mode, NoMatchPolicy, PolicySource, StoreConfig,
-    TlsConfig, TrustConfig,
+    TlsConfig,
 };
 
 const TOP_LEVEL_KEYS: [&str; 15] = [
@@ -133,43 +133,7 @@ pub(super) fn validate(text: &str, base: &Path) -> Result<Config, Vec<ConfigErro
             }
         }
     }
-    let trust = match map.get("trust") {
-        None | Some(Value::Null) => TrustConfig::default(),
-        Some(v) => deserialize::<RawTrust>(&mut problems, "trust", v)
-            .map(|raw| {
-                let trust = TrustConfig {
-                    trusted_root: raw.trusted_root.as_deref().map(|p| resolve(base, p)),
-                    roots: raw
-                        .roots
-                        .iter()
-                        .map(|(name, p)| (name.clone(), resolve(base, p)))
-                        .collect(),
-                };
-                if let Some(path) = &trust.trusted_root {
-                    if !path.is_file() {
-                        problems.push(
-                            "trust.trusted-root",
-                            format!("'{}' is not a readable file", path.display()),
-                        );
-                    }
-                }
-                for (name, path) in &trust.roots {
-                    if name == "public-good" {
-                        problems.push(
-                            format!("trust.roots.{name}"),
-                            "'public-good' is the embedded root's name",
-                        );
-                    } else if !path.is_file() {
-                        problems.push(
-                            format!("trust.roots.{name}"),
-                            format!("'{}' is not a readable file", path.display()),
-                        );
-                    }
-                }
-                trust
-            })
-            .unwrap_or_default(),
-    };
+    let trust = super::trust::validate_trust(&mut problems, map.get("trust"), base, store.as_ref());
     let head_denials = match map.get("head-denials") {
         None => HeadDenials::Status,
         Some(v) => deserialize::<HeadDenials>(&mut problems, "head-denials", v)

@@ -4,26 +4,32 @@
 //! the read is pure (`PolicySet::parse` in `load.rs`).
 //!
 //! Also the policies a configuration names, loaded the way `serve` (and
-//! every command that decides like it) loads them: trusted roots from
-//! `trust:`, globs checked against the configured upstreams, warnings
-//! logged.
+//! every command that decides like it) loads them: trusted roots as given
+//! (the roots in force), globs checked against the configured upstreams,
+//! warnings logged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::glob::Registries;
 use super::load::embedded_trust;
-use super::trust_root::no_tuf;
+use super::trust_root::{no_tuf, ResolveTuf};
 use super::{PolicyError, PolicyErrors, PolicySet};
 use crate::config::{Config, NoMatchPolicy, PolicySource};
 use crate::verify::trust::TrustRoots;
 
 /// The policy set `config` names: its directory (globs checked against its
-/// upstreams), the built-in examples, or none.
-pub fn load_configured(config: &Config) -> Result<PolicySet, PolicyErrors> {
+/// upstreams), the built-in examples, or none; `trustRootRef`s resolve
+/// against `trust` (the roots in force, from `trust::Trust::roots`).
+///
+/// `tuf` resolves `TrustRoot` documents' TUF forms (`trust::Trust::resolve`).
+pub fn load_configured(
+    config: &Config,
+    trust: &TrustRoots,
+    tuf: ResolveTuf<'_>,
+) -> Result<PolicySet, PolicyErrors> {
     let set = match &config.policies {
         Some(PolicySource::Dir(dir)) => {
-            let trust = trust_roots(&config.trust)?;
             // Where each root came from goes to the log, never to clients.
             for root in trust.named.values() {
                 tracing::info!(target: "signgate::policy", root = %root.detail(), "trusted root");
@@ -31,8 +37,9 @@ pub fn load_configured(config: &Config) -> Result<PolicySet, PolicyErrors> {
             PolicySet::load_dir_checked(
                 dir,
                 config.no_match_policy,
-                &trust,
+                trust,
                 &Registries::from_config(config),
+                tuf,
             )?
         }
         Some(PolicySource::BuiltinExamples) => PolicySet::builtin_examples(config.no_match_policy)?,
@@ -44,17 +51,19 @@ pub fn load_configured(config: &Config) -> Result<PolicySet, PolicyErrors> {
     Ok(set)
 }
 
-/// `signgate policy check DIR [--config FILE]`: with a config, its trusted
-/// roots and upstreams; without one, the embedded root and no host check.
-pub fn check_dir(dir: &Path, config: Option<&Config>) -> Result<PolicySet, PolicyErrors> {
-    let (trust, registries) = match config {
-        Some(c) => (trust_roots(&c.trust)?, Registries::from_config(c)),
-        None => (
-            trust_roots(&crate::config::TrustConfig::default())?,
-            Registries::Unchecked,
-        ),
+/// `signgate policy check DIR [--config FILE]`: with a config, its
+/// upstreams; without one, no host check. `trust`: the roots in force.
+pub fn check_dir(
+    dir: &Path,
+    config: Option<&Config>,
+    trust: &TrustRoots,
+    tuf: ResolveTuf<'_>,
+) -> Result<PolicySet, PolicyErrors> {
+    let registries = match config {
+        Some(c) => Registries::from_config(c),
+        None => Registries::Unchecked,
     };
-    let mut set = PolicySet::load_dir_checked(dir, NoMatchPolicy::Deny, &trust, &registries)?;
+    let mut set = PolicySet::load_dir_checked(dir, NoMatchPolicy::Deny, trust, &registries, tuf)?;
     if matches!(registries, Registries::Unchecked) {
         set.warnings.push(PolicyError {
             file: dir.to_path_buf(),
@@ -84,7 +93,7 @@ impl PolicySet {
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
     ) -> Result<PolicySet, PolicyErrors> {
-        PolicySet::load_dir_checked(dir, no_match, trust, &Registries::Unchecked)
+        PolicySet::load_dir_checked(dir, no_match, trust, &Registries::Unchecked, &no_tuf)
     }
 
     /// Load a directory, resolving `trustRootRef`s against `trust` and
@@ -94,6 +103,7 @@ impl PolicySet {
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
         registries: &Registries,
+        tuf: ResolveTuf<'_>,
     ) -> Result<PolicySet, PolicyErrors> {
         let error = |message: String| {
             PolicyErrors(vec![PolicyError {
@@ -116,7 +126,7 @@ impl PolicySet {
                 .map_err(|e| error(format!("cannot read '{}': {e}", file.display())))?;
             documents.push((file, text));
         }
-        PolicySet::from_files_checked(&documents, no_match, trust, registries)
+        PolicySet::from_files_checked(&documents, no_match, trust, registries, tuf)
     }
 
     /// Load policies from `(file, text)` pairs; `file` names them in errors
@@ -134,7 +144,7 @@ impl PolicySet {
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
     ) -> Result<PolicySet, PolicyErrors> {
-        PolicySet::from_files_checked(files, no_match, trust, &Registries::Unchecked)
+        PolicySet::from_files_checked(files, no_match, trust, &Registries::Unchecked, &no_tuf)
     }
 
     /// As `PolicySet::from_files_with`, refusing globs that can match no
@@ -144,13 +154,15 @@ impl PolicySet {
         no_match: NoMatchPolicy,
         trust: &TrustRoots,
         registries: &Registries,
+        tuf: ResolveTuf<'_>,
     ) -> Result<PolicySet, PolicyErrors> {
-        PolicySet::parse(files, no_match, trust, registries, &read_file, &no_tuf)
+        PolicySet::parse(files, no_match, trust, registries, &read_file, tuf)
     }
 }
 
-/// The trusted roots a configuration names, parsed: `public-good`
-/// (embedded), every `trust.roots` entry, and the default.
+/// The trusted roots a configuration's files name, parsed: the embedded
+/// seeds, every `trust.roots` entry, and the default — without TUF (the
+/// server uses `trust::Trust::roots`; this serves tests and tools).
 pub fn trust_roots(config: &crate::config::TrustConfig) -> Result<TrustRoots, PolicyErrors> {
     let mut roots = embedded_trust()?;
     let mut errors = Vec::new();

@@ -142,7 +142,7 @@ fn unsupported_and_invalid_fields_are_load_errors_with_their_path() {
                 &["x/*"],
                 "    - keyless:\n        trustRootRef: staging\n        identities: [{issuer: i, subject: s}]\n",
             ),
-            "spec.authorities[0].keyless.trustRootRef: unknown trusted root 'staging' (known: public-good",
+            "spec.authorities[0].keyless.trustRootRef: unknown trusted root 'staging' (known: github, public-good",
         ),
         (
             policy("a", &["x/*"], "    - keyless:\n        identities: []\n"),
@@ -390,26 +390,52 @@ fn serve_and_policy_check_refuse_globs_no_configured_upstream_can_match() {
     let want = "p.yaml: document 2: spec.images[1].glob: 'gchr.io/org/*' can never match: 'gchr.io' is not a configured upstream (configured: ghcr.io, index.docker.io)";
     let cfg = config(dir.path(), &["ghcr.io", "docker.io"]);
     for err in [
-        load_configured(&cfg).unwrap_err(),
-        check_dir(dir.path(), Some(&cfg)).unwrap_err(),
+        load_configured(
+            &cfg,
+            &crate::verify::trust::TrustRoots::embedded().unwrap(),
+            &super::trust_root::no_tuf,
+        )
+        .unwrap_err(),
+        check_dir(
+            dir.path(),
+            Some(&cfg),
+            &crate::verify::trust::TrustRoots::embedded().unwrap(),
+            &super::trust_root::no_tuf,
+        )
+        .unwrap_err(),
     ] {
         assert_eq!(err.0.len(), 1, "{err}");
         assert!(err.to_string().contains(want), "{err}");
     }
     // Without Docker Hub, policy-controller's `*` matches nothing either.
-    let err = load_configured(&config(dir.path(), &["ghcr.io", "gchr.io"])).unwrap_err();
+    let err = load_configured(
+        &config(dir.path(), &["ghcr.io", "gchr.io"]),
+        &crate::verify::trust::TrustRoots::embedded().unwrap(),
+        &super::trust_root::no_tuf,
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("document 1: spec.images[1].glob: '*' can never match: 'index.docker.io'"),
         "{err}"
     );
     // With every host configured it loads.
-    let set = load_configured(&config(dir.path(), &["ghcr.io", "gchr.io", "docker.io"]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let set = load_configured(
+        &config(dir.path(), &["ghcr.io", "gchr.io", "docker.io"]),
+        &crate::verify::trust::TrustRoots::embedded().unwrap(),
+        &super::trust_root::no_tuf,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.policies().len(), 2);
     assert!(set.warnings().is_empty());
     // Without a config, `policy check` cannot check hosts, and says so.
-    let set = check_dir(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
+    let set = check_dir(
+        dir.path(),
+        None,
+        &crate::verify::trust::TrustRoots::embedded().unwrap(),
+        &super::trust_root::no_tuf,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         matches!(set.warnings(), [w] if w.message.contains("not checked: give --config")),
         "{:?}",
@@ -425,7 +451,12 @@ fn a_docker_hub_glob_of_one_component_loads_with_a_warning() {
         policy("nginx", &["docker.io/nginx"], PASS),
     )
     .unwrap();
-    let set = load_configured(&config(dir.path(), &["docker.io"])).unwrap();
+    let set = load_configured(
+        &config(dir.path(), &["docker.io"]),
+        &crate::verify::trust::TrustRoots::embedded().unwrap(),
+        &super::trust_root::no_tuf,
+    )
+    .unwrap();
     let warnings: Vec<String> = set.warnings().iter().map(ToString::to_string).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -444,7 +475,12 @@ fn a_docker_hub_glob_of_one_component_loads_with_a_warning() {
 fn the_builtin_examples_load_under_the_embedded_default_config() {
     // They name example registries the default config does not route to.
     let cfg = crate::config::Config::embedded_default().unwrap();
-    let set = load_configured(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let set = load_configured(
+        &cfg,
+        &crate::verify::trust::TrustRoots::embedded().unwrap(),
+        &super::trust_root::no_tuf,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.policies().len(), 3);
 }
 

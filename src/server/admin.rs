@@ -1,5 +1,6 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (live) and
-//! `/readyz` (policies loaded, upstreams configured). Separate from the
+//! `/readyz` (policies loaded, upstreams configured; expired TUF metadata
+//! named). Separate from the
 //! registry API so it can stay on loopback while the API faces nodes.
 
 use std::future::Future;
@@ -12,23 +13,26 @@ use tokio::net::TcpListener;
 
 use crate::config::Limits;
 use crate::proxy::App;
+use crate::trust::Trust;
 
 /// Serve the admin endpoints within `limits` (its own connection cap)
 /// until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    trust: Option<Arc<Trust>>,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     super::accept::serve(listener, limits, None, shutdown, move |request, _peer| {
         let app = app.clone();
-        async move { answer(&app, request.uri().path()) }
+        let trust = trust.clone();
+        async move { answer(&app, trust.as_deref(), request.uri().path()) }
     })
     .await;
 }
 
-fn answer(app: &App, path: &str) -> Response<Full<Bytes>> {
+fn answer(app: &App, trust: Option<&Trust>, path: &str) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
         "/metrics" => (
             StatusCode::OK,
@@ -37,7 +41,15 @@ fn answer(app: &App, path: &str) -> Response<Full<Bytes>> {
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/readyz" => match app.readiness() {
-            Ok(()) => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+            // Expired TUF metadata does not take signgate out of service
+            // (the rule decides what it admits), but it is said here.
+            Ok(()) => {
+                let mut body = "ready\n".to_owned();
+                for warning in trust.map(Trust::warnings).unwrap_or_default() {
+                    body.push_str(&format!("warning: {warning}\n"));
+                }
+                (StatusCode::OK, "text/plain", body)
+            }
             Err(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",

@@ -1,6 +1,8 @@
 //! The tasks a serving signgate runs beside its listeners: policies
-//! reloaded on SIGHUP and when their directory changes, the store kept
-//! within its budget, the TLS certificate reloaded when its files change.
+//! reloaded on SIGHUP and when their directory changes, trusted roots
+//! refreshed from TUF (on start, on the schedule, on SIGHUP; policies
+//! reloaded when a root changed), the store kept within its budget, the TLS
+//! certificate reloaded when its files change.
 //!
 //! Each task logs what it did and survives its own failures: a bad policy
 //! edit or a broken certificate keeps the previous one in force.
@@ -10,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::tls::ReloadingCert;
-use crate::config::{Config, PolicySource};
+use crate::config::{Config, Mode, PolicySource};
 use crate::proxy::App;
+use crate::trust::Trust;
 
 /// How often the policy directory is checked for changes.
 const POLICY_POLL: Duration = Duration::from_secs(2);
@@ -23,7 +26,16 @@ const CERT_POLL: Duration = Duration::from_secs(5);
 /// Start every background task `app` needs under `config` (on the current
 /// tokio runtime; they run until it stops): the policy watcher for a
 /// policy directory, store GC for a store, and reloading `cert` for TLS.
-pub fn start(app: &Arc<App>, config: &Config, cert: Option<Arc<ReloadingCert>>) {
+pub fn start(
+    app: &Arc<App>,
+    config: &Config,
+    trust: &Arc<Trust>,
+    cert: Option<Arc<ReloadingCert>>,
+) {
+    record_trust(app, trust);
+    if config.mode == Mode::Online {
+        tokio::spawn(refresh_trust(config.clone(), trust.clone(), app.clone()));
+    }
     if let Some(PolicySource::Dir(dir)) = &config.policies {
         // Taken now, so an edit made once the server is up is never
         // mistaken for the starting state.
@@ -33,6 +45,7 @@ pub fn start(app: &Arc<App>, config: &Config, cert: Option<Arc<ReloadingCert>>) 
             dir.clone(),
             seen,
             app.clone(),
+            trust.clone(),
         ));
     }
     if let Some(store) = app.store().cloned() {
@@ -45,7 +58,13 @@ pub fn start(app: &Arc<App>, config: &Config, cert: Option<Arc<ReloadingCert>>) 
 
 /// Reload policies on SIGHUP and when the directory changes. A bad edit
 /// keeps the previous set and says why.
-async fn watch_policies(config: Config, dir: PathBuf, mut seen: Fingerprint, app: Arc<App>) {
+async fn watch_policies(
+    config: Config,
+    dir: PathBuf,
+    mut seen: Fingerprint,
+    app: Arc<App>,
+    trust: Arc<Trust>,
+) {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let signalled = async {
@@ -65,19 +84,72 @@ async fn watch_policies(config: Config, dir: PathBuf, mut seen: Fingerprint, app
                 "policy directory changed"
             }
         };
-        match crate::policy::load_configured(&config) {
-            Ok(set) => {
-                tracing::info!(
-                    trigger = reason,
-                    policies = set.policies().len(),
-                    revision = set.revision(),
-                    "policies reloaded"
-                );
-                app.replace_policies(set);
+        reload_policies(&config, &app, &trust, reason);
+    }
+}
+
+/// Reload the configured policies against the roots in force, as SIGHUP
+/// does; a bad set keeps the previous one.
+fn reload_policies(config: &Config, app: &App, trust: &Trust, reason: &str) {
+    match crate::policy::load_configured(config, &trust.roots(), &|r| trust.resolve(r)) {
+        Ok(set) => {
+            tracing::info!(
+                trigger = reason,
+                policies = set.policies().len(),
+                revision = set.revision(),
+                "policies reloaded"
+            );
+            app.replace_policies(set);
+        }
+        Err(errors) => {
+            tracing::error!(trigger = reason, errors = %errors, "policy reload failed: keeping the previous policies")
+        }
+    }
+}
+
+/// Refresh the TUF roots now, then every `trust.tuf.refresh` and on
+/// SIGHUP; when a root changed, reload the policies (their revision bumps,
+/// so no decision made under the old root is reused).
+async fn refresh_trust(config: Config, trust: Arc<Trust>, app: Arc<App>) {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut trigger = "start";
+    loop {
+        tracing::debug!(trigger, "refreshing trusted roots");
+        let report = trust.refresh().await;
+        for (name, result) in &report.sources {
+            if result.is_err() {
+                app.metrics().trust_refresh_failed(name);
             }
-            Err(errors) => {
-                tracing::error!(trigger = reason, errors = %errors, "policy reload failed: keeping the previous policies")
+        }
+        record_trust(&app, &trust);
+        if report.changed {
+            reload_policies(&config, &app, &trust, "trusted root changed");
+        }
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
+        };
+        trigger = tokio::select! {
+            () = signalled => "SIGHUP",
+            () = tokio::time::sleep(config.trust.tuf.refresh) => "schedule",
+        };
+    }
+}
+
+/// Every TUF root's expiry, last success and expired flag, into `/metrics`.
+fn record_trust(app: &App, trust: &Trust) {
+    for root in trust.status() {
+        if let Some(state) = &root.tuf {
+            app.metrics().trust_root(
+                &root.name,
+                state.expires,
+                state.last_success,
+                state.expired.is_some(),
+            );
         }
     }
 }

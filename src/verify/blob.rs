@@ -41,7 +41,7 @@ pub fn verify_blob(
         }
         BlobPolicy::Key(key) => {
             let policy = PublicKeyVerificationPolicy::new(key.der().clone());
-            root.verifier()
+            root.verifier()?
                 .verify(artifact, &bundle, &policy)
                 .map_err(|e| RejectReason::SignatureInvalid(e.to_string()))?;
             Ok(None)

@@ -358,7 +358,7 @@ fn legacy_keyless(
             // `insecureIgnoreSCT` too.
             None if !keyless.strictness.tlog => {
                 let sct = keyless.strictness.sct.then(|| root.ct_logs());
-                let signer = pki::verify(root.ca(), certificate, chain, message, signature, sct)?;
+                let signer = pki::verify(root.ca()?, certificate, chain, message, signature, sct)?;
                 let evidence = Evidence {
                     log_index: None,
                     time: None,

@@ -92,7 +92,7 @@ pub fn verify_bundle(
         policy = policy.skip_tlog_unsafe();
     }
     let result = root
-        .verifier()
+        .verifier()?
         .verify(artifact, bundle, &policy)
         .map_err(|e| RejectReason::Keyless(e.to_string()))?;
     let certificate = result

@@ -85,7 +85,7 @@ pub(super) fn verify_bundle(
     let policy = PublicKeyVerificationPolicy::new(log.key.der().clone());
     let result = log
         .root
-        .verifier()
+        .verifier()?
         .verify(artifact, bundle, &policy)
         .map_err(|e| refused(e.to_string()))?;
     if !result.tlog_verified() {

@@ -20,6 +20,10 @@ use super::sct::{ct_logs, CtLog};
 /// authorities that name no other root; verification never goes online.
 pub const PUBLIC_GOOD: &str = sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT;
 
+/// GitHub's trusted root (its Fulcio and timestamp authorities), as pinned
+/// by `sigstore-verify`: the seed until TUF brings a newer one.
+pub const GITHUB: &str = sigstore_verify::trust_root::SIGSTORE_GITHUB_TRUSTED_ROOT;
+
 /// A parsed `trusted_root.json`.
 pub struct TrustRoot {
     /// What policies call it (`public-good`, a `trust.roots` key): safe to
@@ -28,7 +32,9 @@ pub struct TrustRoot {
     /// Where it came from (`embedded`, a file path): local detail, for logs
     /// and `--explain` only.
     origin: String,
-    verifier: Verifier,
+    /// `Err(why)` for an unavailable root: it verifies nothing, and every
+    /// use is refused with the reason ([`TrustRoot::unavailable`]).
+    verifier: Result<Verifier, String>,
     /// The CA certificates, for signatures verified without a log entry
     /// (`insecureIgnoreTlog`): chains are then checked at the current time.
     ca: CaCertificates,
@@ -68,7 +74,7 @@ impl TrustRoot {
         Ok(TrustRoot {
             name: name.to_owned(),
             origin: "given inline".to_owned(),
-            verifier,
+            verifier: Ok(verifier),
             ca,
             ct_logs: ct_logs(&root),
         })
@@ -85,6 +91,29 @@ impl TrustRoot {
         Ok(TrustRoot::from_json("public-good", PUBLIC_GOOD)?.with_origin("embedded"))
     }
 
+    /// The embedded GitHub root.
+    pub fn github() -> Result<TrustRoot, String> {
+        Ok(TrustRoot::from_json("github", GITHUB)?.with_origin("embedded"))
+    }
+
+    /// A root that verifies nothing: every keyless verification under it is
+    /// rejected, naming the root and `why` (e.g. its TUF metadata expired
+    /// under `on-expired: deny`, or it was never fetched).
+    pub fn unavailable(name: &str, why: impl Into<String>) -> TrustRoot {
+        TrustRoot {
+            name: name.to_owned(),
+            origin: "unavailable".to_owned(),
+            verifier: Err(why.into()),
+            ca: CaCertificates::default(),
+            ct_logs: Vec::new(),
+        }
+    }
+
+    /// Why this root is unavailable, if it is.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.verifier.as_ref().err().map(String::as_str)
+    }
+
     /// Its name, without local detail: what messages sent to clients use.
     pub fn name(&self) -> &str {
         &self.name
@@ -96,12 +125,24 @@ impl TrustRoot {
         format!("'{}' ({})", self.name, self.origin)
     }
 
-    pub(super) fn verifier(&self) -> &Verifier {
-        &self.verifier
+    /// The one place an unavailable root is refused: every verification
+    /// under a trusted root goes through here (or [`TrustRoot::ca`]).
+    pub(super) fn verifier(&self) -> Result<&Verifier, super::RejectReason> {
+        self.verifier.as_ref().map_err(|why| self.refusal(why))
     }
 
-    pub(super) fn ca(&self) -> &CaCertificates {
-        &self.ca
+    pub(super) fn ca(&self) -> Result<&CaCertificates, super::RejectReason> {
+        match &self.verifier {
+            Ok(_) => Ok(&self.ca),
+            Err(why) => Err(self.refusal(why)),
+        }
+    }
+
+    fn refusal(&self, why: &str) -> super::RejectReason {
+        super::RejectReason::Keyless(format!(
+            "trusted root '{}' is unavailable: {why}",
+            self.name
+        ))
     }
 
     pub(super) fn ct_logs(&self) -> &[CtLog] {
@@ -265,11 +306,13 @@ pub struct TrustRoots {
 }
 
 impl TrustRoots {
-    /// Only the embedded public-good root, which is also the default.
+    /// Only the embedded roots (public-good, github); public-good is the
+    /// default.
     pub fn embedded() -> Result<TrustRoots, String> {
         let public_good = Arc::new(TrustRoot::public_good()?);
         let mut named = std::collections::BTreeMap::new();
         named.insert("public-good".to_owned(), public_good.clone());
+        named.insert("github".to_owned(), Arc::new(TrustRoot::github()?));
         Ok(TrustRoots {
             default: public_good,
             named,

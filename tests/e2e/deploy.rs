@@ -67,6 +67,7 @@ fn the_kubernetes_configmaps_hold_valid_configs_and_policies() {
             NoMatchPolicy::Deny,
             &trust,
             &Registries::from_config(config),
+            &signgate::policy::trust_root::no_tuf,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(set.policies().len(), 2);

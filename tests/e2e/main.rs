@@ -42,3 +42,4 @@ mod tlog_entries;
 mod tls;
 mod tls_serve;
 mod trust_root_docs;
+mod tuf;

@@ -33,6 +33,7 @@ fn denial_reasons_name_a_trusted_root_without_its_path() {
             ("corp".to_owned(), corp.clone()),
             ("other".to_owned(), other),
         ]),
+        ..TrustConfig::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let local = dir.path().display().to_string();

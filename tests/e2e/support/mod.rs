@@ -18,6 +18,7 @@ pub(crate) mod signgate;
 pub(crate) mod sigstore_ca;
 pub(crate) mod token;
 pub(crate) mod tsa;
+pub(crate) mod tuf;
 pub(crate) mod world;
 
 use std::net::TcpListener;
