@@ -14,6 +14,7 @@ use crate::verify::{Requirement, TrustRoot, TrustSource};
 
 const FULCIO: &str = include_str!("../../tests/fixtures/containers-image/fulcio_v1.crt.pem");
 const REKOR: &str = include_str!("../../tests/fixtures/containers-image/rekor.pub");
+const CHART: &str = include_str!("../../tests/fixtures/policies/github-trust-policies.yaml");
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -208,4 +209,29 @@ fn objects_exported_from_a_cluster_load_with_their_status() {
     let root = format!("{}{status}", keys_doc("corp"));
     let set = load(&[policy, root], &super::trust_root::no_tuf).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.policies().len(), 1);
+}
+
+#[test]
+fn the_github_chart_loads_unchanged_with_its_trust_root_resolved_by_tuf() {
+    let asked = RefCell::new(Vec::new());
+    let resolve = |request: TufRequest<'_>| {
+        if let TufRequest::Remote {
+            name, mirror, root, ..
+        } = request
+        {
+            let root: serde_json::Value =
+                serde_json::from_slice(root).map_err(|e| e.to_string())?;
+            asked
+                .borrow_mut()
+                .push(format!("{name} {mirror} v{}", root["signed"]["version"]));
+        }
+        TrustRoot::public_good().map(Arc::new)
+    };
+    let set = load(&[CHART.to_owned()], &resolve).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        asked.into_inner(),
+        ["github https://tuf-repo.github.com/ v3"]
+    );
+    let names: Vec<_> = set.policies().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["github-exempt-policy", "github-policy"]);
 }

@@ -25,6 +25,7 @@ mod disguise;
 mod enforce;
 mod gate;
 mod github_attest;
+mod github_chart;
 mod head_denials;
 mod hostile;
 mod hostile_export;
