@@ -19,7 +19,6 @@ use sigstore_verify::VerificationPolicy;
 use super::identity::Signer;
 use super::trust::TrustRoot;
 use super::{Evidence, RejectReason};
-use crate::oci::Digest;
 
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
@@ -205,18 +204,7 @@ pub fn legacy_bundle(
             );
         }
     }
-    let (key, signed) = match content {
-        LegacyContent::Message { payload, signature } => {
-            let digest = Digest::sha256_of(payload);
-            let digest = hex::decode(digest.hex()).unwrap_or_default();
-            let signed = json!({
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
-                "signature": signature,
-            });
-            ("messageSignature", signed)
-        }
-        LegacyContent::Dsse { envelope } => ("dsseEnvelope", envelope.clone()),
-    };
+    let (key, signed) = super::rekor_entry::signed_content(&content);
     let bundle = json!({
         "mediaType": format!("application/vnd.dev.sigstore.bundle+json;version={version}"),
         "verificationMaterial": material,
@@ -229,58 +217,6 @@ pub fn legacy_bundle(
 
 /// The `tlogEntries` of a legacy layer's Rekor bundle annotation.
 fn rekor_material(rekor: &str, content: &LegacyContent<'_>) -> Result<Value, RejectReason> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let keyless = |m: &str| RejectReason::Keyless(m.to_owned());
-    let rekor: Value = serde_json::from_str(rekor)
-        .map_err(|_| keyless("the Rekor bundle annotation is not JSON"))?;
-    let entry = |key: &str| rekor.get("Payload").and_then(|p| p.get(key));
-    let body = entry("body")
-        .and_then(Value::as_str)
-        .ok_or_else(|| keyless("the Rekor bundle has no body"))?;
-    // The verifier parses the body by the declared kind and does not
-    // cross-check it: declare what the body says, and only kinds that fit
-    // the content.
-    let decoded: Value = b64
-        .decode(body)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| keyless("the Rekor entry body is not base64 JSON"))?;
-    let kind = (
-        decoded
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-        decoded
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    );
-    let allowed: &[(&str, &str)] = match content {
-        LegacyContent::Message { .. } => &[("hashedrekord", "0.0.1")],
-        LegacyContent::Dsse { .. } => &[("dsse", "0.0.1"), ("intoto", "0.0.2")],
-    };
-    if !allowed.contains(&kind) {
-        return Err(keyless(&format!(
-            "the Rekor entry is a {} {}, which cannot vouch for this layer",
-            kind.0, kind.1
-        )));
-    }
-    let log_id = hex::decode(entry("logID").and_then(Value::as_str).unwrap_or_default())
-        .map_err(|_| keyless("the Rekor log ID is not hex"))?;
-    let (Some(log_index), Some(integrated_time)) = (
-        entry("logIndex").and_then(Value::as_u64),
-        entry("integratedTime").and_then(Value::as_i64),
-    ) else {
-        return Err(keyless("the Rekor bundle lacks logIndex or integratedTime"));
-    };
-    Ok(json!({
-        "tlogEntries": [{
-            "logIndex": log_index.to_string(),
-            "logId": {"keyId": b64.encode(log_id)},
-            "kindVersion": {"kind": kind.0, "version": kind.1},
-            "integratedTime": integrated_time.to_string(),
-            "inclusionPromise": {"signedEntryTimestamp": rekor.get("SignedEntryTimestamp")},
-            "canonicalizedBody": body,
-        }],
-    }))
+    let entry = super::rekor_entry::tlog_entry(rekor, content, false, &RejectReason::Keyless)?;
+    Ok(json!({ "tlogEntries": [entry] }))
 }

@@ -15,15 +15,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle};
 use sigstore_verify::PublicKeyVerificationPolicy;
 
 use super::keyless::BUNDLE_ANNOTATION;
 use super::trust::TrustRoot;
 use super::{Evidence, PublicKey, RejectReason};
-use crate::oci::Digest;
 
 /// A key authority that requires a verified transparency-log entry.
 #[derive(Debug, Clone)]
@@ -33,16 +31,8 @@ pub struct KeyLog {
     pub root: Arc<TrustRoot>,
 }
 
-/// What a legacy layer signed.
-pub(super) enum Signed<'a> {
-    /// `.sig`: a signature over the simple-signing payload.
-    Message {
-        payload: &'a [u8],
-        signature: &'a str,
-    },
-    /// `.att`: a DSSE envelope (as JSON).
-    Dsse { envelope: &'a Value },
-}
+/// What a legacy layer signed (the same shapes keyless converts).
+pub(super) use super::keyless::LegacyContent as Signed;
 
 fn refused(m: impl Into<String>) -> RejectReason {
     RejectReason::TransparencyLog(m.into())
@@ -108,76 +98,13 @@ pub(super) fn verify_bundle(
 /// The legacy layer as a bundle v0.1 with `publicKey` material and its one
 /// log entry (body, SET, index, time, log ID as the annotation has them).
 fn legacy_key_bundle(rekor: &str, signed: Signed<'_>) -> Result<Bundle, RejectReason> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let rekor: Value = serde_json::from_str(rekor)
-        .map_err(|_| refused("the Rekor bundle annotation is not JSON"))?;
-    let entry = |key: &str| rekor.get("Payload").and_then(|p| p.get(key));
-    let body = entry("body")
-        .and_then(Value::as_str)
-        .ok_or_else(|| refused("the Rekor bundle has no body"))?;
-    let decoded: Value = b64
-        .decode(body)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| refused("the Rekor entry body is not base64 JSON"))?;
-    let kind = (
-        decoded
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-        decoded
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    );
-    // The verifier parses the body by the declared kind: declare what the
-    // body says, and only kinds that fit the content.
-    let allowed: &[(&str, &str)] = match signed {
-        Signed::Message { .. } => &[("hashedrekord", "0.0.1")],
-        Signed::Dsse { .. } => &[("dsse", "0.0.1"), ("intoto", "0.0.2")],
-    };
-    if !allowed.contains(&kind) {
-        return Err(refused(format!(
-            "the Rekor entry is a {} {}, which cannot vouch for this layer",
-            kind.0, kind.1
-        )));
-    }
-    let set = rekor
-        .get("SignedEntryTimestamp")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| refused("the Rekor bundle has no SignedEntryTimestamp"))?;
-    let log_id = hex::decode(entry("logID").and_then(Value::as_str).unwrap_or_default())
-        .map_err(|_| refused("the Rekor log ID is not hex"))?;
-    let (Some(log_index), Some(integrated_time)) = (
-        entry("logIndex").and_then(Value::as_u64),
-        entry("integratedTime").and_then(Value::as_i64),
-    ) else {
-        return Err(refused("the Rekor bundle lacks logIndex or integratedTime"));
-    };
-    let (key, content) = match signed {
-        Signed::Message { payload, signature } => {
-            let digest = hex::decode(Digest::sha256_of(payload).hex()).unwrap_or_default();
-            let content = json!({
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
-                "signature": signature,
-            });
-            ("messageSignature", content)
-        }
-        Signed::Dsse { envelope } => ("dsseEnvelope", envelope.clone()),
-    };
+    let entry = super::rekor_entry::tlog_entry(rekor, &signed, true, &|m| refused(m))?;
+    let (key, content) = super::rekor_entry::signed_content(&signed);
     let bundle = json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
             "publicKey": {"hint": ""},
-            "tlogEntries": [{
-                "logIndex": log_index.to_string(),
-                "logId": {"keyId": b64.encode(log_id)},
-                "kindVersion": {"kind": kind.0, "version": kind.1},
-                "integratedTime": integrated_time.to_string(),
-                "inclusionPromise": {"signedEntryTimestamp": set},
-                "canonicalizedBody": body,
-            }],
+            "tlogEntries": [entry],
         },
         key: content,
     });

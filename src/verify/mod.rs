@@ -23,6 +23,7 @@ mod keylog;
 mod payload;
 mod pki;
 mod reject;
+mod rekor_entry;
 mod sct;
 pub mod sigstore_keys;
 pub mod statement;
