@@ -41,10 +41,10 @@ pub(super) fn config_and_policies(
 /// Config, policies and a runtime for a one-shot command (exit 2 on error).
 pub(super) fn one_shot(
     config_path: Option<&Path>,
-) -> Result<(Config, PolicySet, tokio::runtime::Runtime), Exit> {
-    let (config, _, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
+) -> Result<(Config, Arc<Trust>, PolicySet, tokio::runtime::Runtime), Exit> {
+    let (config, trust, policies) = config_and_policies(config_path).map_err(|_| Exit::Error)?;
     let runtime = runtime().map_err(|_| Exit::Error)?;
-    Ok((config, policies, runtime))
+    Ok((config, trust, policies, runtime))
 }
 
 /// Worker thread stack: tokio's default is 2 MiB.

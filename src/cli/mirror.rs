@@ -24,7 +24,7 @@ pub(super) fn run(
         Some(MirrorCommand::Import { config, .. }) => config.clone(),
         None => config,
     };
-    let (config, policies, runtime) = match load::one_shot(config_path.as_deref()) {
+    let (config, trust, policies, runtime) = match load::one_shot(config_path.as_deref()) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
@@ -32,6 +32,7 @@ pub(super) fn run(
         Some(MirrorCommand::Import { dir, .. }) => import(&config, policies, &runtime, &dir),
         None => export(
             &config,
+            trust,
             policies,
             &runtime,
             Images {
@@ -88,7 +89,13 @@ struct Images {
 
 /// `mirror IMAGE… [--from FILE] --to DIR`: every argument checked (each
 /// unusable one named) before anything is fetched.
-fn export(config: &Config, policies: PolicySet, runtime: &Runtime, args: Images) -> Exit {
+fn export(
+    config: &Config,
+    trust: std::sync::Arc<signgate::trust::Trust>,
+    policies: PolicySet,
+    runtime: &Runtime,
+    args: Images,
+) -> Exit {
     let Images {
         mut images,
         from,
@@ -141,6 +148,7 @@ fn export(config: &Config, policies: PolicySet, runtime: &Runtime, args: Images)
         images,
         to,
         platforms,
+        trust: Some(trust),
     };
     match runtime.block_on(signgate::mirror::export(config, policies, &options)) {
         Ok(report) => mirror_report(

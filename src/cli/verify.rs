@@ -14,7 +14,7 @@ use super::{load, Exit, Output};
 
 pub(super) fn run(image: &str, config_path: Option<&Path>, output: Output, explain: bool) -> Exit {
     telemetry::init_with_default(LogFormat::Human, "warn");
-    let (config, policies, runtime) = match load::one_shot(config_path) {
+    let (config, _trust, policies, runtime) = match load::one_shot(config_path) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };

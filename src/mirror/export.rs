@@ -20,6 +20,8 @@ pub struct ExportOptions {
     /// `os/arch[/variant]` of the platform manifests to take from an index;
     /// empty: all.
     pub platforms: Vec<String>,
+    /// The roots in force: their TUF metadata travels with the images.
+    pub trust: Option<std::sync::Arc<crate::trust::Trust>>,
 }
 
 /// Per image: its digest and verdict; the export's totals.
@@ -76,7 +78,7 @@ pub async fn export(
         }
     }
     progress.finish();
-    write_meta(&config, &options.to, records)?;
+    write_meta(&config, options.trust.as_deref(), &options.to, records)?;
     Ok(report)
 }
 
@@ -152,7 +154,12 @@ async fn export_one(
 }
 
 /// The policy and trust files in force, and the export record.
-fn write_meta(config: &Config, to: &Path, records: Vec<Value>) -> Result<(), String> {
+fn write_meta(
+    config: &Config,
+    trust_in_force: Option<&crate::trust::Trust>,
+    to: &Path,
+    records: Vec<Value>,
+) -> Result<(), String> {
     let meta = to.join(META_DIR);
     let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
     std::fs::create_dir_all(meta.join("policies")).map_err(|e| io("create", &meta, e))?;
@@ -184,11 +191,25 @@ fn write_meta(config: &Config, to: &Path, records: Vec<Value>) -> Result<(), Str
         crate::verify::trust::PUBLIC_GOOD,
     )
     .map_err(|e| io("write", &meta, e))?;
+    // TUF repository copies of the roots in force, for `signgate trust
+    // import` at the site (verified there from its own bootstrap roots).
+    let tuf = match trust_in_force {
+        Some(t) => t.export_repositories(&meta.join("trust").join("tuf"))?,
+        None => Vec::new(),
+    };
+    let tuf: serde_json::Map<String, Value> = tuf
+        .into_iter()
+        .map(|name| {
+            let dir = format!("trust/tuf/{name}");
+            (name, json!(dir))
+        })
+        .collect();
     let record = json!({
         "signgate": env!("CARGO_PKG_VERSION"),
         "created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "images": records,
         "trust": roots,
+        "tuf": tuf,
     });
     let path = meta.join(EXPORT_FILE);
     let text = serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?;

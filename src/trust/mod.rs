@@ -8,6 +8,7 @@
 //! never removes trust in force, and expired TUF metadata follows
 //! `trust.tuf.on-expired` (keep the last verified root, or deny).
 
+mod export;
 mod import;
 mod source;
 mod transport;
@@ -327,6 +328,27 @@ impl Trust {
         };
         let bootstrap = root.map(<[u8]>::to_vec).or(bootstrap);
         import::import(cache, name, dir, bootstrap.as_deref(), &target)
+    }
+
+    /// Write every TUF source's verified metadata in force to `dir/<name>/`
+    /// as a repository copy (`signgate mirror export`); the names written.
+    /// A source never verified (nothing cached) is skipped.
+    pub fn export_repositories(&self, dir: &std::path::Path) -> Result<Vec<String>, String> {
+        let Some(cache) = &self.cache_dir else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        let mut written = Vec::new();
+        for name in names {
+            let from = cache.join(&name);
+            if !from.join("timestamp.json").is_file() {
+                continue;
+            }
+            export::repository_copy(&from, &dir.join(&name))
+                .map_err(|e| format!("trusted root '{name}': {e}"))?;
+            written.push(name);
+        }
+        Ok(written)
     }
 
     fn register(

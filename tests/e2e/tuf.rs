@@ -381,3 +381,94 @@ async fn sighup_refreshes_the_tuf_roots() {
     until_status(&sg, "tuf/new", 200, 10).await;
     until_status(&sg, "tuf/old", 403, 1).await;
 }
+
+/// `signgate mirror` carries the TUF metadata in force with the images: a
+/// site that never reached the mirror imports the export's copy with
+/// `trust import` (verified from its own bootstrap root) and admits the
+/// image; a tampered copy in the export is refused there.
+#[tokio::test(flavor = "multi_thread")]
+async fn mirror_export_carries_the_tuf_metadata_in_force_for_trust_import() {
+    let registry = Registry::start(RegistryAuth::None);
+    let (old, new) = (TestSigstore::new(), TestSigstore::new());
+    signed_images(&registry, &old, &new).await;
+    let mut tuf = TufRepo::new(&old.trusted_root_json());
+    let dir = tempfile::tempdir().unwrap();
+    let up = registry.url();
+    // The connected side: one refresh fills its cache.
+    let yaml = config(
+        dir.path(),
+        &tuf,
+        &dir.path().join("cache"),
+        "keep",
+        crate::support::free_port(),
+    );
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &yaml);
+    until_status(&sg, "tuf/old", 200, 10).await;
+    let connected = dir.path().join("connected.yaml");
+    std::fs::copy(sg.dir.path().join("signgate.yaml"), &connected).unwrap();
+    drop(sg);
+    let export = dir.path().join("export");
+    let (code, out) = signgate_cli(&[
+        "mirror",
+        "--config",
+        connected.to_str().unwrap(),
+        "--to",
+        export.to_str().unwrap(),
+        "registry.test/tuf/old:v1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let copy = export.join("signgate/trust/tuf/corp");
+    assert!(copy.join("1.root.json").is_file(), "{out}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("signgate/export.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["tuf"]["corp"], "trust/tuf/corp");
+
+    // The site: the mirror is out of reach and its cache is empty.
+    tuf.stop();
+    let site_yaml = config(
+        dir.path(),
+        &tuf,
+        &dir.path().join("site-cache"),
+        "keep",
+        crate::support::free_port(),
+    );
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &site_yaml);
+    let body = until_status(&sg, "tuf/old", 403, 5).await;
+    assert!(
+        body.contains("trusted root 'corp' is unavailable"),
+        "{body}"
+    );
+    let site = dir.path().join("site.yaml");
+    std::fs::copy(sg.dir.path().join("signgate.yaml"), &site).unwrap();
+    drop(sg);
+    let import = |from: &Path| {
+        signgate_cli(&[
+            "trust",
+            "import",
+            from.to_str().unwrap(),
+            "--config",
+            site.to_str().unwrap(),
+            "--name",
+            "corp",
+        ])
+    };
+    // A copy altered in transit does not verify.
+    let tampered = dir.path().join("tampered");
+    assert!(std::process::Command::new("cp")
+        .args(["-r", copy.to_str().unwrap(), tampered.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success());
+    for entry in std::fs::read_dir(tampered.join("targets")).unwrap() {
+        std::fs::write(entry.unwrap().path(), new.trusted_root_json()).unwrap();
+    }
+    let (code, out) = import(&tampered);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = import(&copy);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("corp: imported TUF repository copy"), "{out}");
+    let sg = Signgate::start(&[Up::new("registry.test", &up).default()], &site_yaml);
+    until_status(&sg, "tuf/old", 200, 5).await;
+    until_status(&sg, "tuf/new", 403, 1).await;
+}
