@@ -44,3 +44,4 @@ mod tls;
 mod tls_serve;
 mod trust_root_docs;
 mod tuf;
+mod tuf_trust_root;
