@@ -475,3 +475,67 @@ async fn cosign_verify_attestation_agrees_offline() {
     let (ok, _) = verify("gh/foreign-entry");
     eprintln!("cosign on gh/foreign-entry (untrusted log entry): admitted={ok}");
 }
+
+/// The chart's `github-policy` exactly as rendered (`trustRootRef: github`
+/// untouched), with the `TrustRoot github` replaced by a test
+/// `sigstoreKeys` document — the test Fulcio and the current TSA, no logs:
+/// the timestamp-only attestation is admitted, and forged timestamps, a
+/// TSA the document does not list, a wrong owner and a missing timestamp
+/// are denied.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chart_policy_unchanged_enforces_with_a_test_trust_root_document() {
+    let w = world();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/policies/github-trust-policies.yaml"),
+    )
+    .unwrap();
+    let mut policy = None;
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let mut doc = serde_yaml_ng::Value::deserialize(doc).unwrap();
+        if doc["metadata"]["name"].as_str() == Some("github-policy") {
+            // Only the image glob moves to the test registry.
+            doc["spec"]["images"] =
+                serde_yaml_ng::to_value(json!([{"glob": "registry.test/gh/**"}])).unwrap();
+            policy = Some(serde_yaml_ng::to_string(&doc).unwrap());
+        }
+    }
+    let policy = policy.expect("the chart has a github-policy");
+    let tsa = w._tsas.first().unwrap();
+    let trust_root = format!(
+        "apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: github\nspec:\n  sigstoreKeys:\n    certificateAuthorities:\n    - subject: {{organization: signgate, commonName: signgate-test-root}}\n      uri: https://fulcio.signgate.test\n      certChain: {}\n    timestampAuthorities:\n    - subject: {{organization: signgate, commonName: signgate-test-tsa}}\n      uri: https://tsa.signgate.test\n      certChain: {}\n",
+        B64.encode(&w.fulcio_chain),
+        B64.encode(tsa.chain_pem()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("github-policy.yaml"), policy).unwrap();
+    std::fs::write(dir.path().join("github-trust-root.yaml"), trust_root).unwrap();
+    let sg = Signgate::start(
+        &[Up::new("registry.test", &w.registry.url()).default()],
+        &format!(
+            "policies: {}\nno-match-policy: deny\n",
+            dir.path().display()
+        ),
+    );
+    let ok = pull(&sg, "gh/allowed", "v1").await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let cases: &[(&str, &[&str])] = &[
+        ("gh/outside-validity", &["timestamp"]),
+        ("gh/forged-imprint", &["timestamp"]),
+        ("gh/forged-token", &["timestamp"]),
+        ("gh/wrong-owner", &["subject", "does not match"]),
+        ("gh/no-timestamp", &["no RFC 3161 timestamp"]),
+    ];
+    let mut failures = Vec::new();
+    for (repo, needles) in cases {
+        let r = pull(&sg, repo, "v1").await;
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        if r.status != 403
+            || !body.contains("denied by policy github-policy")
+            || !needles.iter().all(|n| body.contains(n))
+        {
+            failures.push(format!("{repo}: {} {body}", r.status));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
