@@ -167,7 +167,7 @@ fn key_requirement(
             problems.push(
                 &format!("{path}.ctlog.trustRootRef"),
                 format!(
-                    "unknown trusted root '{}' (known: {}; add it under trust.roots in signgate's config)",
+                    "unknown trusted root '{}' (known: {}; define it with a TrustRoot document, or under trust.roots or trust.tuf.repositories in signgate's config)",
                     name.unwrap_or_default(),
                     trust.named.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
