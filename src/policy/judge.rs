@@ -20,6 +20,28 @@ pub(super) fn rejected(rejects: &[&RejectReason], what: &str) -> (String, Denial
         .collect();
     why.dedup();
     if why.is_empty() {
+        // Layers an authority's signatureFormat set aside are named: a
+        // bare "none found" would hide why a signature that is there
+        // does not count.
+        let mut set_aside: Vec<String> = rejects
+            .iter()
+            .filter_map(|r| match r {
+                RejectReason::NotApplicable(m) if m.contains("signatureFormat") => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        set_aside.sort();
+        set_aside.dedup();
+        if !set_aside.is_empty() {
+            return (
+                format!(
+                    "no {what} among {} layer(s) found (set aside: {})",
+                    rejects.len(),
+                    set_aside.join("; ")
+                ),
+                code,
+            );
+        }
         return (
             format!("no {what} among {} layer(s) found", rejects.len()),
             code,
