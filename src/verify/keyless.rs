@@ -13,10 +13,11 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use sigstore_verify::types::{Artifact, Bundle};
+use sigstore_verify::types::{Artifact, Bundle, TransparencyLogEntry};
 use sigstore_verify::VerificationPolicy;
 
 use super::identity::Signer;
+use super::tlog_threshold;
 use super::trust::TrustRoot;
 use super::{Evidence, RejectReason};
 
@@ -90,15 +91,19 @@ pub fn verify_bundle(
     if !strictness.tlog || (strictness.timestamp && entries == 0) {
         policy = policy.skip_tlog_unsafe();
     }
-    let result = root
-        .verifier()?
-        .verify(artifact, bundle, &policy)
-        .map_err(|e| RejectReason::Keyless(e.to_string()))?;
+    let verifier = root.verifier()?;
+    let (result, entry) = if entries > 1 && policy.verifies_tlog() {
+        each_entry(verifier, artifact, bundle, &policy)?
+    } else {
+        let result = verifier
+            .verify(artifact, bundle, &policy)
+            .map_err(|e| RejectReason::Keyless(e.to_string()))?;
+        (result, material.tlog_entries.first())
+    };
     let certificate = result
         .certificate()
         .ok_or_else(|| RejectReason::Keyless("bundle has no certificate".into()))?;
     let signer = Signer::from_certificate(certificate);
-    let entry = material.tlog_entries.first();
     // With no SET time, the earliest verified timestamp (every one was
     // checked against the certificate's validity).
     let time = result
@@ -119,6 +124,57 @@ pub fn verify_bundle(
         trust_root: root.detail(),
     };
     Ok((signer, evidence))
+}
+
+/// Several entries: each verified alone; one that does not verify must
+/// still describe this signature (`tlog_threshold::describes`), and at
+/// least `THRESHOLD` must verify. The first verified entry is the evidence.
+fn each_entry<'b>(
+    verifier: &sigstore_verify::Verifier,
+    artifact: Artifact<'_>,
+    bundle: &'b Bundle,
+    policy: &VerificationPolicy,
+) -> Result<
+    (
+        sigstore_verify::VerificationResult,
+        Option<&'b TransparencyLogEntry>,
+    ),
+    RejectReason,
+> {
+    let all = &bundle.verification_material.tlog_entries;
+    let mut verified = None;
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for entry in all {
+        let mut one = bundle.clone();
+        one.verification_material.tlog_entries = vec![entry.clone()];
+        match verifier.verify(artifact.clone(), &one, policy) {
+            Ok(result) => {
+                count += 1;
+                if verified.is_none() {
+                    verified = Some((result, Some(entry)));
+                }
+            }
+            Err(e) => {
+                tlog_threshold::describes(bundle, entry).map_err(|why| {
+                    RejectReason::Keyless(format!(
+                        "transparency-log entry {} does not describe this signature: {why}",
+                        entry.log_index.as_i64()
+                    ))
+                })?;
+                failures.push(format!("entry {}: {e}", entry.log_index.as_i64()));
+            }
+        }
+    }
+    match verified {
+        Some(v) if count >= tlog_threshold::THRESHOLD => Ok(v),
+        _ => Err(RejectReason::Keyless(format!(
+            "{count} of {} transparency-log entries verified, {} required: {}",
+            all.len(),
+            tlog_threshold::THRESHOLD,
+            failures.join("; ")
+        ))),
+    }
 }
 
 /// At most this many log entries are read from one bundle (sigstore-go's

@@ -27,6 +27,7 @@ mod rekor_entry;
 mod sct;
 pub mod sigstore_keys;
 pub mod statement;
+mod tlog_threshold;
 pub mod trust;
 
 pub use admission::{Admission, Evidence, Exemption, Verified};

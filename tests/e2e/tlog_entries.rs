@@ -1,9 +1,11 @@
 //! Several transparency-log entries in one bundle (cosign v3 bundles
 //! stored as referrers, the test Rekor of `support::sigstore_ca`): every
-//! entry must describe this signature and verify, so at least one does
-//! (policy-controller's threshold of 1); a repeated entry, too many
-//! entries, an entry of another signature or of a log the trusted root
-//! does not know deny. Table-tested through signgate.
+//! entry must describe this signature and at least one must verify
+//! (policy-controller's threshold of 1): an entry of a log the trusted
+//! root does not know is let be when it describes this signature and
+//! another verifies; a repeated entry, too many entries, an entry of
+//! another signature (verifiable or not), or no verifiable entry deny.
+//! Table-tested through signgate.
 
 use serde_json::Value;
 
@@ -33,7 +35,7 @@ fn entries(bundle: &mut Value) -> &mut Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_log_entry_must_describe_the_signature_and_verify() {
+async fn every_log_entry_must_describe_the_signature_and_one_must_verify() {
     let w = keyless_world();
     let signer = w.ca.issue(&LeafIdentity::email(
         "tl@example.test",
@@ -74,8 +76,10 @@ async fn every_log_entry_must_describe_the_signature_and_verify() {
                 entries(&mut b).clone()
             },
             false,
-            "log entry does not match the bundle",
+            "does not describe this signature: it logs another payload",
         ),
+        // Logged also to a log this root does not know (another shard):
+        // that entry describes this very signature, the other verifies.
         (
             "tl/unknown-log",
             |s, _, elsewhere, statement, _| {
@@ -83,8 +87,31 @@ async fn every_log_entry_must_describe_the_signature_and_verify() {
                     serde_json::from_str(&s.bundle_v03(elsewhere, statement)).unwrap();
                 entries(&mut b).clone()
             },
+            true,
+            "",
+        ),
+        // Only there: nothing verifies.
+        (
+            "tl/unknown-log-only",
+            |s, _, elsewhere, statement, _| {
+                let mut b: Value =
+                    serde_json::from_str(&s.bundle_v03(elsewhere, statement)).unwrap();
+                entries(&mut b).clone()
+            },
             false,
             "No log key valid",
+        ),
+        // An unverifiable entry of another signature is not let through
+        // for the company of a good one.
+        (
+            "tl/unknown-log-other-signature",
+            |s, _, elsewhere, _, _| {
+                let other = cosign_sign_statement(&format!("sha256:{}", "cd".repeat(32)));
+                let mut b: Value = serde_json::from_str(&s.bundle_v03(elsewhere, &other)).unwrap();
+                entries(&mut b).clone()
+            },
+            false,
+            "does not describe this signature: it logs another",
         ),
         (
             "tl/too-many",
@@ -109,6 +136,9 @@ async fn every_log_entry_must_describe_the_signature_and_verify() {
             serde_json::from_str(&signer.bundle_v03(&w.ca, &statement)).unwrap();
         let own = entries(&mut bundle)[0].to_string();
         let more = extra(&signer, &w.ca, &elsewhere, &statement, &own);
+        if repo.ends_with("-only") {
+            entries(&mut bundle).clear();
+        }
         entries(&mut bundle).extend(more);
         push_referrers(
             url.clone(),
