@@ -111,3 +111,79 @@ fn the_example_config_and_runtime_files_agree_on_signgates_address() {
     );
     assert!(deploy("k3s/registries.yaml").contains(&format!("http://{address}")));
 }
+
+/// `kubernetes-validate`: `$KUBERNETES_VALIDATE`, else the venv
+/// `tests/tools/kubernetes-validate` makes.
+fn kubernetes_validate() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("KUBERNETES_VALIDATE") {
+        return path.into();
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/tools/kubernetes-validate"
+    );
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("tests/tools/kubernetes-validate runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().into()
+}
+
+fn validate(files: &[std::path::PathBuf]) -> (bool, String) {
+    let out = std::process::Command::new(kubernetes_validate())
+        .arg("--strict")
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The shipped Kubernetes manifests validate against the Kubernetes
+/// schemas (strict: no unknown field), every resource in them; the same
+/// validator refuses a manifest with a misspelled field.
+#[test]
+fn the_kubernetes_manifests_validate_against_the_kubernetes_schemas() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let (ok, out) = validate(&files);
+    assert!(ok, "{out}");
+    for resource in [
+        "configmap/signgate ",
+        "configmap/signgate-policies ",
+        "daemonset/signgate ",
+        "deployment/signgate-shared ",
+        "service/signgate ",
+    ] {
+        assert!(
+            out.contains(&format!("passed for resource {resource}")),
+            "{resource}: {out}"
+        );
+    }
+    assert!(!out.contains("ERROR"), "{out}");
+
+    let bad = tempfile::tempdir().unwrap();
+    let misspelled = bad.path().join("daemonset.yaml");
+    let text = deploy("kubernetes/daemonset.yaml");
+    assert!(text.contains("image:"), "{text}");
+    std::fs::write(&misspelled, text.replacen("image:", "imag:", 1)).unwrap();
+    let (ok, out) = validate(&[misspelled]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("'imag' was unexpected"), "{out}");
+}
