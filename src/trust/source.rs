@@ -92,7 +92,10 @@ impl Source {
                 }
             }
             Err(Failure::Expired(why)) => source.expired(&why, on_expired),
-            Err(Failure::Other(_)) => source.fall_back(None),
+            Err(Failure::Other(_)) => {
+                source.fall_back(None);
+                source.expired_unrenewed(jiff::Timestamp::now().as_second(), on_expired);
+            }
         }
         source
     }
@@ -142,7 +145,10 @@ impl Source {
                 self.expired(&why, on_expired);
                 Err(why)
             }
-            Err(Failure::Other(e)) => Err(e),
+            Err(Failure::Other(e)) => {
+                self.expired_unrenewed(now, on_expired);
+                Err(e)
+            }
         };
         self.state.last_result = Some(match &result {
             Ok(()) => "ok".to_owned(),
@@ -200,6 +206,27 @@ impl Source {
                 self.state.expired = Some(reason);
             }
         }
+    }
+
+    /// A refresh that could not reach the mirror still reads the clock:
+    /// metadata past its expiry has expired whether or not a mirror says
+    /// so. Otherwise whoever blocks the mirror keeps a site on old trust
+    /// without a word (TUF's freeze attack), and `deny` never applies.
+    fn expired_unrenewed(&mut self, now: i64, rule: OnExpired) {
+        let Some(expires) = self.state.expires else {
+            return;
+        };
+        if now < expires || self.state.expired.is_some() {
+            return;
+        }
+        let at = jiff::Timestamp::from_second(expires)
+            .map_or_else(|_| expires.to_string(), |t| t.to_string());
+        self.expired(
+            &format!(
+                "TUF metadata expired at {at} and the mirror could not be reached to renew it"
+            ),
+            rule,
+        );
     }
 
     /// No verified metadata: the last good copy, else the seed, else

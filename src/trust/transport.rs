@@ -115,7 +115,7 @@ impl Repository for HyperRepository {
 }
 
 /// The error and its causes, for a log line that says why a connection failed.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -130,13 +130,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// none), HTTPS or plain HTTP.
 fn client() -> Result<HttpClient, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
+    let roots = crate::upstream::system_roots();
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls setup: {e}"))?

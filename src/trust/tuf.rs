@@ -43,7 +43,12 @@ pub(crate) async fn run(
 ) -> Result<Verified, Failure> {
     let now = jiff::Timestamp::now();
     let mut updater = Updater::new(repo, bootstrap)
-        .map_err(|e| Failure::Other(format!("bootstrap root: {}", chain(&e))))?
+        .map_err(|e| {
+            Failure::Other(format!(
+                "bootstrap root: {}",
+                super::transport::error_chain(&e)
+            ))
+        })?
         .with_store(store);
     updater.refresh(now).await.map_err(failure)?;
     let bytes = updater.get_target(target, now).await.map_err(failure)?;
@@ -94,20 +99,8 @@ fn failure(e: sigstore_tuf::Error) -> Failure {
         sigstore_tuf::Error::Expired { role, expires } => {
             Failure::Expired(format!("TUF {role} metadata expired at {expires}"))
         }
-        _ => Failure::Other(chain(&e)),
+        _ => Failure::Other(super::transport::error_chain(&e)),
     }
-}
-
-/// The error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Poll once: local repositories answer without waiting.

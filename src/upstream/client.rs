@@ -61,15 +61,7 @@ pub(super) fn build(
 /// System roots (falling back to the Mozilla set when the system has none,
 /// as in minimal containers) plus the upstream's own `ca-file`.
 fn roots(config: &UpstreamConfig) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A system store with one unparsable certificate is still usable.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
+    let mut roots = system_roots();
     if let Some(path) = &config.ca_file {
         let pem = std::fs::read(path).map_err(|e| format!("ca-file '{}': {e}", path.display()))?;
         let mut n = 0;
@@ -88,6 +80,20 @@ fn roots(config: &UpstreamConfig) -> Result<RootCertStore, String> {
         }
     }
     Ok(roots)
+}
+
+/// The system's root certificates, or the Mozilla set when the system has
+/// none (minimal containers): what every outgoing TLS connection trusts.
+pub(crate) fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system store with one unparsable certificate is still usable.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
 }
 
 /// `insecure: true` on an https upstream: encrypted but unauthenticated.

@@ -35,6 +35,7 @@ use http::{HeaderValue, Method, Response};
 use hyper::body::Incoming;
 
 pub use body::{BlobBody, StreamError};
+pub(crate) use client::system_roots;
 pub use error::{Resource, UpstreamError, UpstreamErrorKind};
 pub use referrers::Referrers;
 pub use tags::pagination_query;

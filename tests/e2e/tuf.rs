@@ -472,3 +472,53 @@ async fn mirror_export_carries_the_tuf_metadata_in_force_for_trust_import() {
     until_status(&sg, "tuf/old", 200, 5).await;
     until_status(&sg, "tuf/new", 403, 1).await;
 }
+
+/// The mirror blocked past the metadata's expiry: the clock, not the
+/// mirror, says the metadata expired (TUF's freeze attack — whoever blocks
+/// the mirror must not keep a site on old trust without a word). Under
+/// `keep` it is loud and still admits; under `deny` the root is
+/// unavailable and the image is denied with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_that_expires_while_the_mirror_is_blocked_has_expired() {
+    let registry = Registry::start(RegistryAuth::None);
+    let (old, new) = (TestSigstore::new(), TestSigstore::new());
+    signed_images(&registry, &old, &new).await;
+    let mut tuf = TufRepo::new(&old.trusted_root_json());
+    tuf.expire_in(8);
+    let up = registry.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (keep_admin, deny_admin) = (crate::support::free_port(), crate::support::free_port());
+    let keep_dir = dir.path().join("keep");
+    let deny_dir = dir.path().join("deny");
+    let keep = Signgate::start(
+        &[Up::new("registry.test", &up).default()],
+        &config(&keep_dir, &tuf, &keep_dir.join("cache"), "keep", keep_admin),
+    );
+    let deny = Signgate::start(
+        &[Up::new("registry.test", &up).default()],
+        &config(&deny_dir, &tuf, &deny_dir.join("cache"), "deny", deny_admin),
+    );
+    until_status(&keep, "tuf/old", 200, 5).await;
+    until_status(&deny, "tuf/old", 200, 5).await;
+    tuf.stop();
+
+    let body = until_status(&deny, "tuf/old", 403, 30).await;
+    assert!(
+        body.contains("trusted root 'corp' is unavailable: TUF metadata expired at")
+            && body.contains("the mirror could not be reached to renew it")
+            && body.contains("trust.tuf.on-expired is deny"),
+        "{body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ready = admin_get(keep_admin, "/readyz").await;
+    while !ready.contains("could not be reached") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ready = admin_get(keep_admin, "/readyz").await;
+    }
+    assert!(
+        ready.contains("trusted root 'corp': TUF metadata expired at")
+            && ready.contains("trust.tuf.on-expired is keep"),
+        "{ready}"
+    );
+    until_status(&keep, "tuf/old", 200, 1).await;
+}

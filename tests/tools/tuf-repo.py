@@ -5,6 +5,7 @@ Metadata API (consistent snapshots: sigstore's mirror layout).
   tuf-repo.py init   DIR TRUSTED_ROOT.json   keys in DIR/keys, served files in DIR/repo
   tuf-repo.py update DIR TRUSTED_ROOT.json   publish a new trusted_root.json target
   tuf-repo.py expire DIR                     re-sign the timestamp already expired
+  tuf-repo.py expire-in DIR SECONDS          re-sign the timestamp to expire in SECONDS
   tuf-repo.py check  DIR                     python-tuf's own client over the files
 
 One ed25519 key per role; every version bump re-signs what it must.
@@ -134,6 +135,11 @@ def expire(d):
     publish(d, targets, ts_expires=datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1))
 
 
+def expire_in(d, seconds):
+    targets = load(d, f"{latest(d, 'targets')}.targets.json")
+    publish(d, targets, ts_expires=datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=int(seconds)))
+
+
 def check(d):
     from tuf.ngclient import Updater
     import http.server, threading, functools
@@ -153,4 +159,4 @@ def check(d):
 
 if __name__ == "__main__":
     cmd, d, *rest = sys.argv[1:]
-    {"init": init, "update": update, "expire": expire, "check": check}[cmd](d, *rest)
+    {"init": init, "update": update, "expire": expire, "expire-in": expire_in, "check": check}[cmd](d, *rest)

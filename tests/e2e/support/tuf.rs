@@ -76,6 +76,11 @@ impl TufRepo {
         self.tool(&["expire", &self.path("tuf")]);
     }
 
+    /// Publish a timestamp that expires `seconds` from now.
+    pub(crate) fn expire_in(&self, seconds: u64) {
+        self.tool(&["expire-in", &self.path("tuf"), &seconds.to_string()]);
+    }
+
     /// Where the served file of a target with these bytes is.
     pub(crate) fn target_file(&self, trusted_root: &str) -> PathBuf {
         let digest = super::image::sha256(trusted_root.as_bytes());
